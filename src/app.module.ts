@@ -1,0 +1,54 @@
+import { Module } from '@nestjs/common';
+import { ConfigModule, ConfigService } from '@nestjs/config';
+import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR, APP_PIPE } from '@nestjs/core';
+import { ThrottlerGuard, ThrottlerModule } from '@nestjs/throttler';
+import { ProblemDetailsFilter } from './common/filters/problem-details.filter';
+import { LoggingInterceptor } from './common/interceptors/logging.interceptor';
+import { createValidationPipe } from './common/validation/validation.pipe';
+import { validateEnv, type Env } from './config/env.validation';
+import { DatabaseModule } from './database/database.module';
+import { DocsModule } from './docs/docs.module';
+import { HealthModule } from './health/health.module';
+import { JoinModule } from './join/join.module';
+import { RecordsModule } from './records/records.module';
+import { TYPED_TABLE_SCHEMAS } from './records/typed-tables';
+
+@Module({
+  imports: [
+    ConfigModule.forRoot({
+      isGlobal: true,
+      cache: true,
+      ignoreEnvFile: true,
+      validate: validateEnv,
+    }),
+    ThrottlerModule.forRootAsync({
+      inject: [ConfigService],
+      useFactory: (config: ConfigService<Env, true>) => {
+        const limit = config.get('THROTTLE_LIMIT', { infer: true });
+        return {
+          throttlers: [{ limit, ttl: config.get('THROTTLE_TTL_MS', { infer: true }) }],
+          // THROTTLE_LIMIT=0 turns throttling off.
+          skipIf: () => limit === 0,
+        };
+      },
+    }),
+    DatabaseModule.forRootAsync({
+      inject: [ConfigService],
+      useFactory: (config: ConfigService<Env, true>) => ({
+        lockTimeoutMs: config.get('LOCK_TIMEOUT_MS', { infer: true }),
+        schemas: TYPED_TABLE_SCHEMAS,
+      }),
+    }),
+    RecordsModule,
+    JoinModule,
+    HealthModule,
+    DocsModule,
+  ],
+  providers: [
+    { provide: APP_PIPE, useFactory: createValidationPipe },
+    { provide: APP_GUARD, useClass: ThrottlerGuard },
+    { provide: APP_FILTER, useClass: ProblemDetailsFilter },
+    { provide: APP_INTERCEPTOR, useClass: LoggingInterceptor },
+  ],
+})
+export class AppModule {}

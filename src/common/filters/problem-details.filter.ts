@@ -1,0 +1,35 @@
+import { type ArgumentsHost, Catch, type ExceptionFilter, Logger } from '@nestjs/common';
+import { HttpAdapterHost } from '@nestjs/core';
+import { PROBLEM_CONTENT_TYPE, toProblem } from '../problems/problem-details';
+
+/** Answers every error as RFC 9457 problem details; logs server faults with their stack. */
+@Catch()
+export class ProblemDetailsFilter implements ExceptionFilter {
+  private readonly logger = new Logger(ProblemDetailsFilter.name);
+
+  constructor(private readonly adapterHost: HttpAdapterHost) {}
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const { httpAdapter } = this.adapterHost;
+    const http = host.switchToHttp();
+    const request: unknown = http.getRequest();
+    const response: unknown = http.getResponse();
+    const problem = toProblem(exception);
+    if (problem.status >= 500) {
+      this.logger.error(
+        `${problem.code}: ${exception instanceof Error ? exception.message : String(exception)}`,
+        exception instanceof Error ? exception.stack : undefined,
+      );
+    }
+    if (httpAdapter.isHeadersSent(response)) {
+      httpAdapter.end(response);
+      return;
+    }
+    const url = String(httpAdapter.getRequestUrl(request) ?? '');
+    const query = url.indexOf('?');
+    problem.instance = query === -1 ? url : url.slice(0, query);
+    httpAdapter.setHeader(response, 'Content-Type', PROBLEM_CONTENT_TYPE);
+    // A string body: adapters reset the Content-Type of object bodies with error statuses.
+    httpAdapter.reply(response, JSON.stringify(problem), problem.status);
+  }
+}

@@ -1,0 +1,23 @@
+import { ConfigurableModuleBuilder } from '@nestjs/common';
+import type { RecordValidator } from './record.types';
+
+/** Options of `DatabaseModule.forRoot` / `forRootAsync`. */
+export interface DatabaseModuleOptions {
+  /** How long a write waits for its table's lock. @default 5000 */
+  readonly lockTimeoutMs?: number;
+  /** Validators for typed tables, by table name. Tables without one accept any JSON object. */
+  readonly schemas?: Readonly<Record<string, RecordValidator>>;
+}
+
+export const {
+  ConfigurableModuleClass,
+  MODULE_OPTIONS_TOKEN: DATABASE_OPTIONS,
+  OPTIONS_TYPE,
+  ASYNC_OPTIONS_TYPE,
+} = new ConfigurableModuleBuilder<DatabaseModuleOptions>()
+  .setClassMethodName('forRoot')
+  .setExtras({ isGlobal: true }, (definition, extras) => ({
+    ...definition,
+    global: extras.isGlobal,
+  }))
+  .build();

@@ -1,0 +1,42 @@
+import 'reflect-metadata';
+import { Logger } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { AppModule } from './app.module';
+import { APP_OPTIONS, configureApp } from './app.setup';
+import { createAppLogger } from './common/logging/app-logger';
+import { APP_INFO } from './config/app-info';
+import { validateEnv, type Env } from './config/env.validation';
+
+async function bootstrap(): Promise<void> {
+  // Fail fast, before Nest logs anything, with only the configuration's own message.
+  validateEnv(process.env);
+  const app = await NestFactory.create<NestExpressApplication>(AppModule, {
+    ...APP_OPTIONS,
+    bufferLogs: true,
+  });
+  const config = app.get<ConfigService<Env, true>>(ConfigService);
+  app.useLogger(
+    createAppLogger(
+      config.get('LOG_LEVEL', { infer: true }),
+      config.get('LOG_FORMAT', { infer: true }),
+    ),
+  );
+  configureApp(app);
+  app.enableShutdownHooks();
+  const port = config.get('PORT', { infer: true });
+  const host = config.get('HOST', { infer: true });
+  await (host === undefined ? app.listen(port) : app.listen(port, host));
+  new Logger('Bootstrap').log(
+    `${APP_INFO.name} ${APP_INFO.version} listening on ${host ?? '*'}:${port}`,
+  );
+}
+
+bootstrap().catch((error: unknown) => {
+  // Configuration errors carry their own clear message; a stack trace would only hide it.
+  process.stderr.write(
+    `memdb failed to start: ${error instanceof Error ? error.message : String(error)}\n`,
+  );
+  process.exit(1);
+});
