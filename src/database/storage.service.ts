@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import {
-  RecordNotFoundError,
   RecordValidationError,
   TableNotFoundError,
   type FieldError,
@@ -102,7 +101,7 @@ export class StorageService {
    * Replaces a record's fields, keeping `id` and `created_at` and renewing `updated_at`.
    * @throws TableNotFoundError, RecordNotFoundError, RecordValidationError, LockTimeoutError
    */
-  replace(table: string, id: string, body: JsonObject): Promise<StoredRecord> {
+  async replace(table: string, id: string, body: JsonObject): Promise<StoredRecord> {
     const { id: givenId, fields } = splitServerFields(body);
     if (givenId !== undefined) checkSameId(table, id, givenId);
     this.validate(table, fields);
@@ -113,7 +112,7 @@ export class StorageService {
    * Applies an RFC 7396 merge patch to a record's fields (`null` removes a field).
    * @throws TableNotFoundError, RecordNotFoundError, RecordValidationError, LockTimeoutError
    */
-  patch(table: string, id: string, patch: JsonObject): Promise<StoredRecord> {
+  async patch(table: string, id: string, patch: JsonObject): Promise<StoredRecord> {
     const { id: givenId, fields: patchFields } = splitServerFields(patch);
     if (givenId !== undefined) checkSameId(table, id, givenId);
     return this.update(table, id, (current) => {

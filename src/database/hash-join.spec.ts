@@ -1,0 +1,184 @@
+import { hashJoin, type JoinRow, type JoinSpec, type Relation } from './hash-join';
+
+type Row = Record<string, unknown>;
+
+const relation = <T>(rows: T[]): Relation<T> => ({
+  size: rows.length,
+  values: () => rows.values(),
+});
+
+/** The obvious nested loop, as the reference: strict equality of scalar keys, left order. */
+function nestedLoopJoin(
+  left: Row[],
+  right: Row[],
+  { leftKey, rightKey, type }: JoinSpec,
+): JoinRow<Row, Row>[] {
+  const scalar = (v: unknown) =>
+    typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean';
+  const out: JoinRow<Row, Row>[] = [];
+  for (const l of left) {
+    let matched = false;
+    for (const r of right) {
+      if (scalar(l[leftKey]) && l[leftKey] === r[rightKey]) {
+        out.push({ left: l, right: r });
+        matched = true;
+      }
+    }
+    if (!matched && type === 'left') out.push({ left: l, right: null });
+  }
+  return out;
+}
+
+/** Small deterministic PRNG so a failure can be replayed from its seed. */
+function prng(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state * 1664525 + 1013904223) >>> 0;
+    return state / 2 ** 32;
+  };
+}
+
+const KEY_POOL: unknown[] = [
+  1,
+  '1',
+  2,
+  '2',
+  3,
+  true,
+  'true',
+  null,
+  0,
+  '0',
+  false,
+  { nested: 1 },
+  [1],
+  'x',
+  'y',
+];
+
+function randomRows(random: () => number, count: number, field: string, prefix: string): Row[] {
+  return Array.from({ length: count }, (_, i) => {
+    const row: Row = { id: `${prefix}${i}` };
+    if (random() > 0.1) row[field] = KEY_POOL[Math.floor(random() * KEY_POOL.length)];
+    return row;
+  });
+}
+
+describe('hashJoin', () => {
+  const users = [
+    { id: 'u1', name: 'Ada' },
+    { id: 'u2', name: 'Bob' },
+    { id: 'u3', name: 'Cy' },
+  ];
+  const orders = [
+    { id: 'o1', user_id: 'u1', total: 10 },
+    { id: 'o2', user_id: 'u2', total: 20 },
+    { id: 'o3', user_id: 'u1', total: 30 },
+  ];
+
+  it('pairs records whose keys are equal, in left then right order, without merging', () => {
+    const rows = [
+      ...hashJoin(relation(users), relation(orders), {
+        leftKey: 'id',
+        rightKey: 'user_id',
+        type: 'inner',
+      }),
+    ];
+
+    expect(rows).toEqual([
+      { left: users[0], right: orders[0] },
+      { left: users[0], right: orders[2] },
+      { left: users[1], right: orders[1] },
+    ]);
+    expect(rows[0].left).toBe(users[0]);
+  });
+
+  it('keeps unmatched left records with right: null in a left join', () => {
+    const rows = [
+      ...hashJoin(relation(users), relation(orders), {
+        leftKey: 'id',
+        rightKey: 'user_id',
+        type: 'left',
+      }),
+    ];
+
+    expect(rows.map((r) => [r.left.id, r.right?.id ?? null])).toEqual([
+      ['u1', 'o1'],
+      ['u1', 'o3'],
+      ['u2', 'o2'],
+      ['u3', null],
+    ]);
+  });
+
+  it('never matches a number with its string, nor null or missing keys', () => {
+    const left = [{ k: 3 }, { k: null }, {}, { k: true }];
+    const right = [{ k: '3' }, { k: null }, {}, { k: 'true' }];
+
+    expect([
+      ...hashJoin(relation(left), relation(right), { leftKey: 'k', rightKey: 'k', type: 'inner' }),
+    ]).toEqual([]);
+  });
+
+  it('ignores inherited members such as constructor and toString as keys', () => {
+    const left = [{ id: 1 }];
+    const right = [{ id: 2 }];
+
+    for (const key of ['constructor', 'toString', '__proto__', 'hasOwnProperty']) {
+      expect([
+        ...hashJoin(relation(left), relation(right), {
+          leftKey: key,
+          rightKey: key,
+          type: 'inner',
+        }),
+      ]).toEqual([]);
+    }
+  });
+
+  it('gives the same rows whichever side is smaller', () => {
+    const manyUsers = [...users, { id: 'u4' }, { id: 'u5' }, { id: 'u6' }];
+    const fewOrders = orders.slice(0, 2);
+    const spec: JoinSpec = { leftKey: 'id', rightKey: 'user_id', type: 'left' };
+
+    expect([...hashJoin(relation(manyUsers), relation(fewOrders), spec)]).toEqual(
+      nestedLoopJoin(manyUsers, fewOrders, spec),
+    );
+    expect([
+      ...hashJoin(relation(fewOrders), relation(manyUsers), {
+        ...spec,
+        leftKey: 'user_id',
+        rightKey: 'id',
+      }),
+    ]).toEqual(
+      nestedLoopJoin(fewOrders, manyUsers, { ...spec, leftKey: 'user_id', rightKey: 'id' }),
+    );
+  });
+
+  it.each(['inner', 'left'] as const)('equals a nested-loop join on random data (%s)', (type) => {
+    for (let seed = 1; seed <= 200; seed++) {
+      const random = prng(seed);
+      const left = randomRows(random, Math.floor(random() * 40), 'a', 'l');
+      const right = randomRows(random, Math.floor(random() * 40), 'b', 'r');
+      const spec: JoinSpec = { leftKey: 'a', rightKey: 'b', type };
+
+      const actual = [...hashJoin(relation(left), relation(right), spec)];
+
+      expect({ seed, rows: actual }).toEqual({ seed, rows: nestedLoopJoin(left, right, spec) });
+    }
+  });
+
+  it('is lazy: the first row is produced without reading the rest of the left side', () => {
+    function* leftRows(): Generator<Row> {
+      yield { k: 1 };
+      throw new Error('read past the first row');
+    }
+    const left: Relation<Row> = { size: 2, values: leftRows };
+    const iterator = hashJoin(left, relation([{ k: 1 }]), {
+      leftKey: 'k',
+      rightKey: 'k',
+      type: 'inner',
+    });
+
+    expect(iterator.next().value).toEqual({ left: { k: 1 }, right: { k: 1 } });
+    expect(() => iterator.next()).toThrow('read past the first row');
+  });
+});
