@@ -1,10 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
-import {
-  RecordValidationError,
-  TableNotFoundError,
-  type FieldError,
-} from './database.errors';
+import { RecordValidationError, TableNotFoundError, type FieldError } from './database.errors';
 import { DATABASE_OPTIONS, type DatabaseModuleOptions } from './database.module-definition';
 import { hashJoin, type JoinRow, type JoinType } from './hash-join';
 import { applyMergePatch } from './merge-patch';
