@@ -1,0 +1,56 @@
+import type { LoggerService } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { Test } from '@nestjs/testing';
+import { AppModule } from '../../src/app.module';
+import { APP_OPTIONS, configureApp } from '../../src/app.setup';
+import { validateEnv } from '../../src/config/env.validation';
+
+export interface TestAppOptions {
+  /** Environment for this app, validated as at start. Throttling is off unless set here. */
+  readonly env?: Record<string, string>;
+  /** Receives the app's logs; silent by default. */
+  readonly logger?: LoggerService;
+}
+
+/** The real AppModule, served exactly as main.ts serves it, with its config overridden. */
+export async function createTestApp({
+  env = {},
+  logger,
+}: TestAppOptions = {}): Promise<NestExpressApplication> {
+  const config = new ConfigService(validateEnv({ THROTTLE_LIMIT: '0', ...env }));
+  const moduleRef = await Test.createTestingModule({ imports: [AppModule] })
+    .overrideProvider(ConfigService)
+    .useValue(config)
+    .compile();
+  const app = moduleRef.createNestApplication<NestExpressApplication>({
+    ...APP_OPTIONS,
+    logger: logger ?? false,
+  });
+  configureApp(app);
+  await app.init();
+  return app;
+}
+
+/** Collects log lines written through Nest's Logger. */
+export class CapturingLogger implements LoggerService {
+  readonly lines: { level: string; message: unknown; context?: string }[] = [];
+
+  log(message: unknown, context?: string): void {
+    this.lines.push({ level: 'log', message, context });
+  }
+  error(message: unknown, ...rest: unknown[]): void {
+    this.lines.push({ level: 'error', message, context: rest.at(-1) as string | undefined });
+  }
+  warn(message: unknown, context?: string): void {
+    this.lines.push({ level: 'warn', message, context });
+  }
+  debug(message: unknown, context?: string): void {
+    this.lines.push({ level: 'debug', message, context });
+  }
+  verbose(message: unknown, context?: string): void {
+    this.lines.push({ level: 'verbose', message, context });
+  }
+}
+
+export const PROBLEM_JSON = /^application\/problem\+json/;
