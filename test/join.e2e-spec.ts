@@ -1,0 +1,111 @@
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import request from 'supertest';
+import { createTestApp, PROBLEM_JSON } from './helpers/test-app';
+
+describe('GET /api/v1/join/:left/:right/:key', () => {
+  let app: NestExpressApplication;
+  let http: ReturnType<NestExpressApplication['getHttpServer']>;
+  const post = (table: string, body: object) =>
+    request(http).post(`/api/v1/data/${table}`).send(body).expect(201);
+
+  beforeAll(async () => {
+    app = await createTestApp();
+    http = app.getHttpServer();
+    await post('people', { id: 'p1', name: 'Ada', team: 't1' });
+    await post('people', { id: 'p2', name: 'Bob', team: 't2' });
+    await post('people', { id: 'p3', name: 'Cy', team: null });
+    await post('teams', { id: 't1', name: 'Engines', team: 't1' });
+    await post('teams', { id: 't2', name: 'Looms', team: 't2' });
+    await post('purchases', { id: 'o1', user_id: 'p1', name: 'first' });
+    await post('purchases', { id: 'o2', user_id: 'p2', name: 'second' });
+    await post('purchases', { id: 'o3', user_id: 'p1', name: 'third' });
+  });
+
+  afterAll(() => app.close());
+
+  it('finds the order of a user with leftKey=id (the design test, made expressible)', async () => {
+    const { body: user } = await post('users', {
+      email: 'test@example.com',
+      full_name: 'Test User',
+      age: 30,
+    });
+    const { body: order } = await post('orders', {
+      user_id: user.id,
+      product_name: 'Widget',
+      quantity: 1,
+      total_price: 9.99,
+      order_date: '2026-11-25T12:00:00Z',
+    });
+
+    const res = await request(http).get('/api/v1/join/users/orders/user_id?leftKey=id').expect(200);
+
+    expect(res.body).toEqual([{ left: user, right: order }]);
+  });
+
+  it('joins on the same field name by default, nothing merged or overwritten', async () => {
+    const res = await request(http).get('/api/v1/join/people/teams/team').expect(200);
+
+    expect(res.body).toEqual([
+      {
+        left: expect.objectContaining({ id: 'p1', name: 'Ada' }),
+        right: expect.objectContaining({ id: 't1', name: 'Engines' }),
+      },
+      {
+        left: expect.objectContaining({ id: 'p2', name: 'Bob' }),
+        right: expect.objectContaining({ id: 't2', name: 'Looms' }),
+      },
+    ]);
+  });
+
+  it('a left join keeps unmatched left records with right: null', async () => {
+    const res = await request(http)
+      .get('/api/v1/join/people/purchases/id?rightKey=user_id&type=left')
+      .expect(200);
+
+    expect(
+      res.body.map((r: { left: { id: string }; right: { id: string } | null }) => [
+        r.left.id,
+        r.right && r.right.id,
+      ]),
+    ).toEqual([
+      ['p1', 'o1'],
+      ['p1', 'o3'],
+      ['p2', 'o2'],
+      ['p3', null],
+    ]);
+  });
+
+  it('matches scalars strictly: 3 does not match "3"', async () => {
+    await post('numbers', { id: 'n', k: 3 });
+    await post('strings', { id: 's', k: '3' });
+
+    await request(http).get('/api/v1/join/numbers/strings/k').expect(200, []);
+  });
+
+  it('pages with limit and offset', async () => {
+    const res = await request(http)
+      .get('/api/v1/join/people/purchases/id?rightKey=user_id&limit=2&offset=1')
+      .expect(200);
+
+    expect(res.body.map((r: { right: { id: string } }) => r.right.id)).toEqual(['o3', 'o2']);
+  });
+
+  it.each([
+    ['an unknown left table', '/api/v1/join/nobody/teams/id', 404, 'TABLE_NOT_FOUND'],
+    ['an unknown right table', '/api/v1/join/people/nothing/id', 404, 'TABLE_NOT_FOUND'],
+    ['a bad type', '/api/v1/join/people/teams/id?type=outer', 400, 'VALIDATION_FAILED'],
+    ['limit over 10000', '/api/v1/join/people/teams/id?limit=10001', 400, 'VALIDATION_FAILED'],
+    ['a bad table name', '/api/v1/join/1people/teams/id', 400, 'VALIDATION_FAILED'],
+    ['a bad key name', '/api/v1/join/people/teams/a%20b', 400, 'VALIDATION_FAILED'],
+    ['a bad leftKey', '/api/v1/join/people/teams/id?leftKey=a.b.c!', 400, 'VALIDATION_FAILED'],
+  ])('answers %s with a problem', async (_name, url, status, code) => {
+    const res = await request(http).get(url).expect(status);
+
+    expect(res.headers['content-type']).toMatch(PROBLEM_JSON);
+    expect(res.body).toMatchObject({ status, code });
+  });
+
+  it('accepts up to 10000 rows per page', async () => {
+    await request(http).get('/api/v1/join/people/teams/team?limit=10000').expect(200);
+  });
+});
