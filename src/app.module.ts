@@ -29,6 +29,8 @@ import { TYPED_TABLE_SCHEMAS } from './records/typed-tables';
           throttlers: [{ limit, ttl: config.get('THROTTLE_TTL_MS', { infer: true }) }],
           // THROTTLE_LIMIT=0 turns throttling off.
           skipIf: () => limit === 0,
+          // One budget per client across all routes (the default keys by route as well).
+          generateKey: (_context, tracker, throttler) => `${throttler}:${tracker}`,
         };
       },
     }),

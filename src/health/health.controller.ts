@@ -1,5 +1,5 @@
 import { getHeapStatistics } from 'node:v8';
-import { Controller, Get } from '@nestjs/common';
+import { Controller, Get, UseFilters } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import {
@@ -15,11 +15,13 @@ import { SkipRequestLog } from '../common/decorators/skip-request-log.decorator'
 import { APP_INFO } from '../config/app-info';
 import type { Env } from '../config/env.validation';
 import { StorageHealthIndicator } from '../database/storage.health';
+import { HealthCheckFilter } from './health-check.filter';
 
 /** Kubernetes probes. Never throttled; logged at verbose level only. */
 @ApiTags('health')
 @SkipThrottle()
 @SkipRequestLog()
+@UseFilters(HealthCheckFilter)
 @Controller('health')
 export class HealthController {
   private readonly heapBudgetBytes: number;

@@ -1,0 +1,84 @@
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import request from 'supertest';
+import { createTestApp } from './helpers/test-app';
+
+describe('OpenAPI and docs', () => {
+  let app: NestExpressApplication;
+  let http: ReturnType<NestExpressApplication['getHttpServer']>;
+
+  beforeAll(async () => {
+    app = await createTestApp();
+    http = app.getHttpServer();
+  });
+
+  afterAll(() => app.close());
+
+  it('serves the OpenAPI document at /docs-json with every route', async () => {
+    const { body } = await request(http).get('/docs-json').expect(200);
+
+    expect(body.openapi).toMatch(/^3\./);
+    expect(Object.keys(body.paths).sort()).toEqual([
+      '/api/v1/data/{table}',
+      '/api/v1/data/{table}/{id}',
+      '/api/v1/join/{left}/{right}/{key}',
+      '/health',
+      '/health/ready',
+    ]);
+    expect(Object.keys(body.paths['/api/v1/data/{table}/{id}']).sort()).toEqual([
+      'delete',
+      'get',
+      'patch',
+      'put',
+    ]);
+  });
+
+  it('documents parameters, DTOs and problem responses', async () => {
+    const { body } = await request(http).get('/docs-json').expect(200);
+    const join = body.paths['/api/v1/join/{left}/{right}/{key}'].get;
+    const create = body.paths['/api/v1/data/{table}'].post;
+
+    expect(join.parameters.map((p: { name: string }) => p.name).sort()).toEqual(
+      ['key', 'left', 'leftKey', 'limit', 'offset', 'right', 'rightKey', 'type'].sort(),
+    );
+    expect(Object.keys(body.components.schemas)).toEqual(
+      expect.arrayContaining([
+        'UserDto',
+        'OrderDto',
+        'RecordDto',
+        'ProblemDetailsDto',
+        'JoinRowDto',
+      ]),
+    );
+    expect(body.components.schemas.UserDto.required.sort()).toEqual(['age', 'email', 'full_name']);
+    expect(create.responses['409'].content['application/problem+json']).toBeDefined();
+    expect(create.responses['201'].headers.Location).toBeDefined();
+    expect(create.responses['429'].headers['Retry-After']).toBeDefined();
+  });
+
+  it('serves Swagger UI at /docs with local assets', async () => {
+    const res = await request(http).get('/docs/').expect(200);
+
+    expect(res.text).toContain('swagger-ui');
+    expect(res.text).not.toMatch(/https?:\/\/(?!localhost)[^"']*\.(js|css)/);
+    await request(http)
+      .get('/docs/swagger-ui-bundle.js')
+      .expect(200)
+      .expect('content-type', /javascript/);
+  });
+
+  it('serves ReDoc at /redoc from the npm package, no CDN', async () => {
+    const page = await request(http)
+      .get('/redoc')
+      .expect(200)
+      .expect('content-type', /text\/html/);
+
+    expect(page.text).toContain('spec-url="/docs-json"');
+    expect(page.text).toContain('src="/redoc/redoc.standalone.js"');
+    expect(page.text).not.toMatch(/https?:\/\//);
+    const bundle = await request(http)
+      .get('/redoc/redoc.standalone.js')
+      .expect(200)
+      .expect('content-type', /javascript/);
+    expect(bundle.text.length).toBeGreaterThan(100_000);
+  });
+});

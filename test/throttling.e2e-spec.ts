@@ -1,0 +1,55 @@
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import request from 'supertest';
+import { createTestApp, PROBLEM_JSON } from './helpers/test-app';
+
+describe('Throttling', () => {
+  let app: NestExpressApplication;
+  let http: ReturnType<NestExpressApplication['getHttpServer']>;
+
+  beforeAll(async () => {
+    app = await createTestApp({ env: { THROTTLE_LIMIT: '3', THROTTLE_TTL_MS: '60000' } });
+    http = app.getHttpServer();
+  });
+
+  afterAll(() => app.close());
+
+  it('answers 429 with Retry-After after THROTTLE_LIMIT requests, and the rejected write changes nothing', async () => {
+    for (let i = 0; i < 3; i++) await request(http).get('/api/v1/data/t').expect(404);
+
+    const res = await request(http).post('/api/v1/data/t').send({ id: 'x' }).expect(429);
+
+    expect(res.headers['content-type']).toMatch(PROBLEM_JSON);
+    expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
+    expect(Number(res.headers['retry-after'])).toBeLessThanOrEqual(60);
+    expect(res.body).toEqual({
+      type: 'urn:memdb:problem:too-many-requests',
+      title: 'Too Many Requests',
+      status: 429,
+      detail: expect.stringContaining('Retry-After'),
+      code: 'TOO_MANY_REQUESTS',
+      instance: '/api/v1/data/t',
+    });
+    await request(http).get('/api/v1/data/t').expect(429);
+  });
+
+  it('never throttles health or docs', async () => {
+    for (let i = 0; i < 10; i++) {
+      await request(http).get('/health').expect(200);
+      await request(http).get('/health/ready').expect(200);
+    }
+    await request(http).get('/docs-json').expect(200);
+    await request(http).get('/redoc').expect(200);
+  });
+});
+
+describe('Throttling off (THROTTLE_LIMIT=0)', () => {
+  it('never answers 429', async () => {
+    const app = await createTestApp({ env: { THROTTLE_LIMIT: '0' } });
+    try {
+      for (let i = 0; i < 20; i++)
+        await request(app.getHttpServer()).get('/api/v1/data/t').expect(404);
+    } finally {
+      await app.close();
+    }
+  });
+});
