@@ -1,8 +1,8 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter, Logger } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
-import { PROBLEM_CONTENT_TYPE, toProblem } from '../problems/problem-details';
+import { INTERNAL_ERROR, PROBLEM_CONTENT_TYPE, toProblem } from '../problems/problem-details';
 
-/** Answers every error as RFC 9457 problem details; logs server faults with their stack. */
+/** Answers every error as RFC 9457 problem details; logs unexpected faults with their stack. */
 @Catch()
 export class ProblemDetailsFilter implements ExceptionFilter {
   private readonly logger = new Logger(ProblemDetailsFilter.name);
@@ -15,11 +15,13 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     const request: unknown = http.getRequest();
     const response: unknown = http.getResponse();
     const problem = toProblem(exception);
-    if (problem.status >= 500) {
+    if (problem.code === INTERNAL_ERROR) {
       this.logger.error(
-        `${problem.code}: ${exception instanceof Error ? exception.message : String(exception)}`,
+        exception instanceof Error ? exception.message : String(exception),
         exception instanceof Error ? exception.stack : undefined,
       );
+    } else if (problem.status >= 500) {
+      this.logger.warn(`${problem.code}: ${problem.detail}`);
     }
     if (httpAdapter.isHeadersSent(response)) {
       httpAdapter.end(response);

@@ -20,6 +20,8 @@ export interface ProblemDetails {
 }
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
+/** The code of every error memdb did not expect: its cause is logged, never sent. */
+export const INTERNAL_ERROR = 'INTERNAL_ERROR';
 
 /** Every storage failure has a status; `satisfies` makes a new code without one a compile error. */
 export const DATABASE_ERROR_STATUS = {
@@ -87,7 +89,7 @@ export function toProblem(error: unknown): ProblemDetails {
   }
   return build(
     HttpStatus.INTERNAL_SERVER_ERROR,
-    'INTERNAL_ERROR',
+    INTERNAL_ERROR,
     'The server failed to handle this request; it has been logged.',
   );
 }
