@@ -19,6 +19,7 @@ describe('Health', () => {
       info: { app: appInfo },
       error: {},
       details: { app: appInfo },
+      version: APP_INFO.version,
     });
   });
 
@@ -37,6 +38,7 @@ describe('Health', () => {
       },
       error: {},
       details: expect.any(Object),
+      version: APP_INFO.version,
     });
   });
 
@@ -45,7 +47,7 @@ describe('Health', () => {
 
     const ready = await request(app.getHttpServer()).get('/health/ready').expect(503);
 
-    expect(ready.body.status).toBe('error');
+    expect(ready.body).toMatchObject({ status: 'error', version: APP_INFO.version });
     expect(ready.body.error.memory_heap).toMatchObject({ status: 'down' });
     await request(app.getHttpServer()).get('/health').expect(200);
   });

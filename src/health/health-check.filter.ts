@@ -5,6 +5,8 @@ import {
   ServiceUnavailableException,
 } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
+import type { HealthCheckResult } from '@nestjs/terminus';
+import { withVersion } from './versioned-health';
 
 /**
  * A failed probe answers 503 with Terminus's own body (`status: "error"` and each indicator),
@@ -18,7 +20,7 @@ export class HealthCheckFilter implements ExceptionFilter {
     const { httpAdapter } = this.adapterHost;
     httpAdapter.reply(
       host.switchToHttp().getResponse(),
-      exception.getResponse(),
+      withVersion(exception.getResponse() as HealthCheckResult),
       exception.getStatus(),
     );
   }

@@ -7,7 +7,6 @@ import {
   HealthCheckService,
   HealthIndicatorService,
   MemoryHealthIndicator,
-  type HealthCheckResult,
   type HealthIndicatorResult,
 } from '@nestjs/terminus';
 import { SkipThrottle } from '@nestjs/throttler';
@@ -16,6 +15,7 @@ import { APP_INFO } from '../config/app-info';
 import type { Env } from '../config/env.validation';
 import { StorageHealthIndicator } from '../database/storage.health';
 import { HealthCheckFilter } from './health-check.filter';
+import { withVersion, type VersionedHealth } from './versioned-health';
 
 /** Kubernetes probes. Never throttled; logged at verbose level only. */
 @ApiTags('health')
@@ -43,19 +43,21 @@ export class HealthController {
   @Get()
   @HealthCheck()
   @ApiOperation({ summary: 'Liveness: the process serves' })
-  live(): Promise<HealthCheckResult> {
-    return this.health.check([() => this.app()]);
+  async live(): Promise<VersionedHealth> {
+    return withVersion(await this.health.check([() => this.app()]));
   }
 
   @Get('ready')
   @HealthCheck()
   @ApiOperation({ summary: 'Readiness: storage ready and heap under its budget (MAX_MEMORY_MB)' })
-  ready(): Promise<HealthCheckResult> {
-    return this.health.check([
-      () => this.app(),
-      () => this.storage.check('storage'),
-      () => this.memory.checkHeap('memory_heap', this.heapBudgetBytes),
-    ]);
+  async ready(): Promise<VersionedHealth> {
+    return withVersion(
+      await this.health.check([
+        () => this.app(),
+        () => this.storage.check('storage'),
+        () => this.memory.checkHeap('memory_heap', this.heapBudgetBytes),
+      ]),
+    );
   }
 
   private app(): HealthIndicatorResult {

@@ -53,4 +53,4 @@ export class CapturingLogger implements LoggerService {
   }
 }
 
-export const PROBLEM_JSON = /^application\/problem\+json/;
+export const PROBLEM_JSON = /^application\/problem\+json$/;

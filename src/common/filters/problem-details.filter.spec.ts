@@ -17,10 +17,10 @@ import { ProblemDetailsFilter } from './problem-details.filter';
 function setup(headersSent = false) {
   const adapter = {
     isHeadersSent: jest.fn(() => headersSent),
-    end: jest.fn(),
     getRequestUrl: jest.fn(() => '/api/v1/data/users?limit=5'),
     setHeader: jest.fn(),
-    reply: jest.fn(),
+    status: jest.fn(),
+    end: jest.fn(),
   };
   const filter = new ProblemDetailsFilter({ httpAdapter: adapter } as unknown as HttpAdapterHost);
   jest.spyOn(filter['logger'], 'error').mockImplementation(() => undefined);
@@ -29,7 +29,8 @@ function setup(headersSent = false) {
     switchToHttp: () => ({ getRequest: () => ({}), getResponse: () => ({}) }),
   } as unknown as ArgumentsHost;
   const sent = () => {
-    const [, body, status] = adapter.reply.mock.calls[0] as [unknown, string, number];
+    const [, status] = adapter.status.mock.calls[0] as [unknown, number];
+    const [, body] = adapter.end.mock.calls[0] as [unknown, string];
     return { status, body: JSON.parse(body) };
   };
   return { adapter, filter, host, sent };
@@ -121,7 +122,7 @@ describe('ProblemDetailsFilter', () => {
 
     filter.catch(new NotFoundException(), host);
 
-    expect(adapter.end).toHaveBeenCalled();
-    expect(adapter.reply).not.toHaveBeenCalled();
+    expect(adapter.end).toHaveBeenCalledWith({});
+    expect(adapter.status).not.toHaveBeenCalled();
   });
 });

@@ -30,8 +30,10 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     const url = String(httpAdapter.getRequestUrl(request) ?? '');
     const query = url.indexOf('?');
     problem.instance = query === -1 ? url : url.slice(0, query);
+    // Written raw: adapters' reply() would reset the media type of error objects to
+    // application/json, and Express's send() would append a charset parameter.
+    httpAdapter.status(response, problem.status);
     httpAdapter.setHeader(response, 'Content-Type', PROBLEM_CONTENT_TYPE);
-    // A string body: adapters reset the Content-Type of object bodies with error statuses.
-    httpAdapter.reply(response, JSON.stringify(problem), problem.status);
+    httpAdapter.end(response, JSON.stringify(problem));
   }
 }
