@@ -12,6 +12,7 @@ import { HealthModule } from './health/health.module';
 import { JoinModule } from './join/join.module';
 import { RecordsModule } from './records/records.module';
 import { TYPED_TABLE_SCHEMAS } from './records/typed-tables';
+import { TablesModule } from './tables/tables.module';
 
 @Module({
   imports: [
@@ -42,6 +43,7 @@ import { TYPED_TABLE_SCHEMAS } from './records/typed-tables';
       }),
     }),
     RecordsModule,
+    TablesModule,
     JoinModule,
     HealthModule,
     DocsModule,

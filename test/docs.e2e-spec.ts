@@ -21,6 +21,10 @@ describe('OpenAPI and docs', () => {
       '/api/v1/data/{table}',
       '/api/v1/data/{table}/{id}',
       '/api/v1/join/{left}/{right}/{key}',
+      '/api/v1/tables',
+      '/api/v1/tables/{table}',
+      '/api/v1/tables/{table}/indexes',
+      '/api/v1/tables/{table}/indexes/{field}',
       '/health',
       '/health/ready',
     ]);
@@ -38,8 +42,32 @@ describe('OpenAPI and docs', () => {
     const create = body.paths['/api/v1/data/{table}'].post;
 
     expect(join.parameters.map((p: { name: string }) => p.name).sort()).toEqual(
-      ['key', 'left', 'leftKey', 'limit', 'offset', 'right', 'rightKey', 'type'].sort(),
+      [
+        'X-Request-Id',
+        'count',
+        'cursor',
+        'fields',
+        'filters',
+        'key',
+        'left',
+        'leftKey',
+        'limit',
+        'offset',
+        'right',
+        'rightKey',
+        'sort',
+        'type',
+      ].sort(),
     );
+    for (const parameter of join.parameters.filter((p: { in: string }) => p.in === 'query')) {
+      expect({
+        name: parameter.name,
+        documented: Boolean(parameter.description || parameter.example),
+      }).toEqual({
+        name: parameter.name,
+        documented: true,
+      });
+    }
     expect(Object.keys(body.components.schemas)).toEqual(
       expect.arrayContaining([
         'UserDto',

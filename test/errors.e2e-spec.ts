@@ -35,7 +35,8 @@ describe('Errors', () => {
     ['null', 'null', 'application/json', 'MALFORMED_JSON'],
     ['a string', '"str"', 'application/json', 'MALFORMED_JSON'],
     ['a number', '123', 'application/json', 'MALFORMED_JSON'],
-    ['an array', '[{"a":1}]', 'application/json', 'INVALID_BODY'],
+    ['an array of non-objects', '[{"a":1},2]', 'application/json', 'INVALID_BODY'],
+    ['an empty array', '[]', 'application/json', 'INVALID_BODY'],
     ['no body at all', '', 'text/plain', 'INVALID_BODY'],
   ])('answers a body that is %s with 400 and writes nothing', async (_name, body, type, code) => {
     const res = await request(http).post('/api/v1/data/base').set('Content-Type', type).send(body);

@@ -207,12 +207,12 @@ describe('Records API', () => {
       'limit=1.5',
       'offset=-1',
       'offset=x',
-      'bogus=1',
+      'limit=1&limit=2',
     ])('rejects %s with 400 naming the parameter', async (query) => {
       const res = await request(http).get(`/api/v1/data/many?${query}`).expect(400);
 
       expect(res.body).toMatchObject({
-        code: 'VALIDATION_FAILED',
+        code: 'INVALID_QUERY',
         errors: [{ field: query.split('=')[0] }],
       });
     });

@@ -10,6 +10,7 @@ describe('validateEnv', () => {
       LOG_LEVEL: 'log',
       LOG_FORMAT: 'text',
       LOCK_TIMEOUT_MS: 5000,
+      BULK_MAX: 1000,
     });
   });
 

@@ -58,6 +58,12 @@ export class Env {
   @IsIn(LOG_FORMATS)
   LOG_FORMAT: LogFormat = 'text';
 
+  /** Most records in one bulk write (a JSON array POSTed to a table). @default 1000 */
+  @IsInt()
+  @Min(1)
+  @Max(100_000)
+  BULK_MAX = 1000;
+
   /** How long a write waits for its table's lock before it fails with 503. @default 5000 */
   @IsInt()
   @Min(1)
@@ -75,6 +81,7 @@ const NUMERIC_KEYS = new Set<string>([
   'THROTTLE_LIMIT',
   'THROTTLE_TTL_MS',
   'LOCK_TIMEOUT_MS',
+  'BULK_MAX',
   'MAX_MEMORY_MB',
 ]);
 const INTEGER = /^-?\d+$/;

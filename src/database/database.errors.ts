@@ -1,7 +1,11 @@
-/** One invalid field of a record or request: `field` is a dot path, `message` says why. */
+/**
+ * One invalid field of a record or request: `field` is a dot path (or the query parameter),
+ * `message` says why; `index` is the record's position in a bulk write.
+ */
 export interface FieldError {
   readonly field: string;
   readonly message: string;
+  readonly index?: number;
 }
 
 /** Machine-readable codes of storage failures; the HTTP edge maps each to a status. */
@@ -11,6 +15,12 @@ export type DatabaseErrorCode =
   | 'DUPLICATE_RECORD'
   | 'RECORD_INVALID'
   | 'INVALID_NAME'
+  | 'INVALID_QUERY'
+  | 'TABLE_EXISTS'
+  | 'INDEX_EXISTS'
+  | 'INDEX_NOT_FOUND'
+  | 'UNIQUE_VIOLATION'
+  | 'PRECONDITION_FAILED'
   | 'LOCK_TIMEOUT';
 
 /** Base of every storage failure. Knows nothing of HTTP. */
@@ -44,12 +54,71 @@ export class RecordNotFoundError extends DatabaseError {
 
 export class DuplicateRecordError extends DatabaseError {
   readonly code = 'DUPLICATE_RECORD';
+  readonly errors?: readonly FieldError[];
 
   constructor(
     readonly table: string,
     readonly id: string,
+    /** Position in a bulk write. */
+    readonly index?: number,
   ) {
-    super(`Record '${id}' already exists in table '${table}'`);
+    super(
+      index === undefined
+        ? `Record '${id}' already exists in table '${table}'`
+        : `Record '${id}' (index ${index}) already exists in table '${table}' or earlier in the batch`,
+    );
+    if (index !== undefined)
+      this.errors = [{ field: `[${index}].id`, message: 'duplicate id', index }];
+  }
+}
+
+export class TableExistsError extends DatabaseError {
+  readonly code = 'TABLE_EXISTS';
+
+  constructor(readonly table: string) {
+    super(`Table '${table}' already exists`);
+  }
+}
+
+export class IndexExistsError extends DatabaseError {
+  readonly code = 'INDEX_EXISTS';
+
+  constructor(table: string, field: string) {
+    super(`Table '${table}' already has an index on '${field}'`);
+  }
+}
+
+export class IndexNotFoundError extends DatabaseError {
+  readonly code = 'INDEX_NOT_FOUND';
+
+  constructor(table: string, field: string) {
+    super(`Table '${table}' has no index on '${field}'`);
+  }
+}
+
+/** A write, or a new unique index, would give two records the same value of a unique field. */
+export class UniqueViolationError extends DatabaseError {
+  readonly code = 'UNIQUE_VIOLATION';
+  readonly errors?: readonly FieldError[];
+
+  constructor(table: string, field: string, value: unknown, index?: number) {
+    const at = index === undefined ? '' : ` (index ${index})`;
+    super(
+      `Another record of table '${table}' already has ${field} = ${JSON.stringify(value)}${at}`,
+    );
+    if (index !== undefined)
+      this.errors = [
+        { field: `[${index}].${field}`, message: 'duplicate value of a unique field', index },
+      ];
+  }
+}
+
+/** An If-Match precondition did not hold; nothing was changed. */
+export class PreconditionFailedError extends DatabaseError {
+  readonly code = 'PRECONDITION_FAILED';
+
+  constructor(table: string, id: string) {
+    super(`Record '${id}' of table '${table}' does not match If-Match; nothing was changed`);
   }
 }
 

@@ -1,4 +1,4 @@
-import { hashJoin, type JoinRow, type JoinSpec, type Relation } from './hash-join';
+import { JOIN_TYPES, hashJoin, type JoinRow, type JoinSpec, type Relation } from './hash-join';
 
 type Row = Record<string, unknown>;
 
@@ -8,23 +8,31 @@ const relation = <T>(rows: T[]): Relation<T> => ({
 });
 
 /** The obvious nested loop, as the reference: strict equality of scalar keys, left order. */
-function nestedLoopJoin(
-  left: Row[],
-  right: Row[],
-  { leftKey, rightKey, type }: JoinSpec,
-): JoinRow<Row, Row>[] {
+function nestedLoopJoin(left: Row[], right: Row[], spec: JoinSpec): JoinRow<Row, Row>[] {
+  const leftKey = spec.leftKey as string;
+  const rightKey = spec.rightKey as string;
   const scalar = (v: unknown) =>
     typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean';
+  const matches = (l: Row, r: Row) => scalar(l[leftKey]) && l[leftKey] === r[rightKey];
   const out: JoinRow<Row, Row>[] = [];
-  for (const l of left) {
-    let matched = false;
+  if (spec.type === 'right') {
     for (const r of right) {
-      if (scalar(l[leftKey]) && l[leftKey] === r[rightKey]) {
-        out.push({ left: l, right: r });
-        matched = true;
-      }
+      const found = left.filter((l) => matches(l, r));
+      if (found.length === 0) out.push({ left: null, right: r });
+      for (const l of found) out.push({ left: l, right: r });
     }
-    if (!matched && type === 'left') out.push({ left: l, right: null });
+    return out;
+  }
+  for (const l of left) {
+    const found = right.filter((r) => matches(l, r));
+    if (spec.type === 'semi' && found.length > 0) out.push({ left: l });
+    if (spec.type === 'anti' && found.length === 0) out.push({ left: l });
+    if (spec.type === 'semi' || spec.type === 'anti') continue;
+    for (const r of found) out.push({ left: l, right: r });
+    if (found.length === 0 && spec.type !== 'inner') out.push({ left: l, right: null });
+  }
+  if (spec.type === 'full') {
+    for (const r of right) if (!left.some((l) => matches(l, r))) out.push({ left: null, right: r });
   }
   return out;
 }
@@ -102,7 +110,7 @@ describe('hashJoin', () => {
       }),
     ];
 
-    expect(rows.map((r) => [r.left.id, r.right?.id ?? null])).toEqual([
+    expect(rows.map((r) => [r.left?.id, r.right?.id ?? null])).toEqual([
       ['u1', 'o1'],
       ['u1', 'o3'],
       ['u2', 'o2'],
@@ -153,7 +161,7 @@ describe('hashJoin', () => {
     );
   });
 
-  it.each(['inner', 'left'] as const)('equals a nested-loop join on random data (%s)', (type) => {
+  it.each(JOIN_TYPES)('equals a nested-loop join on random data (%s)', (type) => {
     for (let seed = 1; seed <= 200; seed++) {
       const random = prng(seed);
       const left = randomRows(random, Math.floor(random() * 40), 'a', 'l');
@@ -164,6 +172,44 @@ describe('hashJoin', () => {
 
       expect({ seed, rows: actual }).toEqual({ seed, rows: nestedLoopJoin(left, right, spec) });
     }
+  });
+
+  it.each(JOIN_TYPES)(
+    'gives the same rows through an index lookup as through a hash table (%s)',
+    (type) => {
+      for (let seed = 1; seed <= 50; seed++) {
+        const random = prng(seed);
+        const left = randomRows(random, Math.floor(random() * 30), 'a', 'l');
+        const right = randomRows(random, Math.floor(random() * 30), 'b', 'r');
+        const rightLookup = (key: unknown) => right.filter((r) => r.b === key);
+
+        const viaLookup = [
+          ...hashJoin(relation(left), relation(right), {
+            leftKey: 'a',
+            rightKey: 'b',
+            type,
+            rightLookup,
+          }),
+        ];
+
+        expect(viaLookup).toEqual(
+          nestedLoopJoin(left, right, { leftKey: 'a', rightKey: 'b', type }),
+        );
+      }
+    },
+  );
+
+  it('joins on nested paths', () => {
+    const left = [{ id: 1, ref: { user: 'u1' } }];
+    const right = [{ id: 'u1' }];
+
+    expect([
+      ...hashJoin(relation(left), relation(right), {
+        leftKey: ['ref', 'user'],
+        rightKey: 'id',
+        type: 'inner',
+      }),
+    ]).toEqual([{ left: left[0], right: right[0] }]);
   });
 
   it('is lazy: the first row is produced without reading the rest of the left side', () => {

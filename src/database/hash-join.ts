@@ -1,11 +1,16 @@
-/** Join types: `inner` keeps matched pairs; `left` also keeps unmatched left records. */
-export const JOIN_TYPES = ['inner', 'left'] as const;
-export type JoinType = (typeof JOIN_TYPES)[number];
+import { scalarOrUndefined, type Scalar } from './hash-index';
+import { compileGetter, type FieldPath } from './query/field-path';
+import { JOIN_TYPES, type JoinType } from './query/query-params';
 
-/** One output row: nothing merged, so neither side's fields can overwrite the other's. */
+export { JOIN_TYPES, type JoinType };
+
+/**
+ * One output row: both records whole, nothing merged. `left` is null for the unmatched right
+ * records of right and full joins; semi and anti joins have no `right` at all.
+ */
 export interface JoinRow<L, R> {
-  readonly left: L;
-  readonly right: R | null;
+  readonly left: L | null;
+  readonly right?: R | null;
 }
 
 /** A side of a join: anything with a size and an ordered iteration, such as a Map. */
@@ -14,74 +19,106 @@ export interface Relation<T> {
   values(): Iterable<T>;
 }
 
-export interface JoinSpec {
-  readonly leftKey: string;
-  readonly rightKey: string;
+export interface JoinSpec<R = unknown> {
+  /** Field name or dot path on each side. */
+  readonly leftKey: string | FieldPath;
+  readonly rightKey: string | FieldPath;
   readonly type: JoinType;
+  /**
+   * Right records holding a key, in right order (an index): when given, inner, left, full,
+   * semi and anti joins probe it instead of building a hash table.
+   */
+  readonly rightLookup?: (key: Scalar) => readonly R[] | undefined;
 }
 
-type Scalar = string | number | boolean;
-type Row = Readonly<Record<string, unknown>>;
+type Probe<R> = (key: Scalar) => readonly R[] | undefined;
 
-/** Join keys are scalars compared strictly (`3` is not `"3"`); null, missing or nested never match. */
-function keyOf(record: Row, field: string): Scalar | undefined {
-  const value = record[field];
-  const type = typeof value;
-  return type === 'string' || type === 'number' || type === 'boolean'
-    ? (value as Scalar)
-    : undefined;
+function keyGetter(key: string | FieldPath): (record: unknown) => Scalar | undefined {
+  const get = compileGetter(typeof key === 'string' ? [key] : key);
+  return (record) => scalarOrUndefined(get(record));
 }
 
 /**
- * Hash equi-join `left[leftKey] === right[rightKey]` in O(n + m), building the hash table on the
- * smaller side. Rows come in left order, and for each left record in right order, whichever side
- * is hashed. Lazy: a consumer that stops early does not pay for the rest of the probe.
+ * Hash equi-join `left[leftKey] === right[rightKey]` in O(n + m). Keys are scalars compared
+ * strictly (`3` is not `"3"`); null, missing or nested keys never match. The hash table is
+ * built on the smaller side (or replaced by `rightLookup`). Rows come in left order and, for
+ * each left record, in right order; right joins are the mirror image (right order first);
+ * full joins add the unmatched right records, in right order, after the left join's rows.
+ * Lazy: a consumer that stops early does not pay for the rest of the probe.
  */
-export function* hashJoin<L extends Row, R extends Row>(
+export function* hashJoin<L, R>(
   left: Relation<L>,
   right: Relation<R>,
-  { leftKey, rightKey, type }: JoinSpec,
+  spec: JoinSpec<R>,
 ): Generator<JoinRow<L, R>> {
-  const keepUnmatched = type === 'left';
-  let matchesOf: (record: L) => readonly R[] | undefined;
+  if (spec.type === 'right') {
+    const mirrored = hashJoin(right, left, {
+      leftKey: spec.rightKey,
+      rightKey: spec.leftKey,
+      type: 'left',
+    });
+    for (const row of mirrored) yield { left: row.right ?? null, right: row.left };
+    return;
+  }
+  const leftKeyOf = keyGetter(spec.leftKey);
+  const rightKeyOf = keyGetter(spec.rightKey);
+  const probe = spec.rightLookup ?? buildProbe(left, right, leftKeyOf, rightKeyOf);
+  const matched = spec.type === 'full' ? new Set<R>() : undefined;
 
+  for (const record of left.values()) {
+    const key = leftKeyOf(record);
+    const matches = key === undefined ? undefined : probe(key);
+    const found = matches !== undefined && matches.length > 0;
+    switch (spec.type) {
+      case 'semi':
+        if (found) yield { left: record };
+        break;
+      case 'anti':
+        if (!found) yield { left: record };
+        break;
+      default:
+        if (found) {
+          for (const match of matches) {
+            matched?.add(match);
+            yield { left: record, right: match };
+          }
+        } else if (spec.type !== 'inner') {
+          yield { left: record, right: null };
+        }
+    }
+  }
+  if (matched !== undefined) {
+    for (const record of right.values())
+      if (!matched.has(record)) yield { left: null, right: record };
+  }
+}
+
+/** Hash table on the smaller side, as a probe from a key to the right records holding it. */
+function buildProbe<L, R>(
+  left: Relation<L>,
+  right: Relation<R>,
+  leftKeyOf: (record: unknown) => Scalar | undefined,
+  rightKeyOf: (record: unknown) => Scalar | undefined,
+): Probe<R> {
+  const byKey = new Map<Scalar, R[]>();
   if (right.size <= left.size) {
-    const byKey = new Map<Scalar, R[]>();
     for (const record of right.values()) {
-      const key = keyOf(record, rightKey);
+      const key = rightKeyOf(record);
       if (key === undefined) continue;
       const bucket = byKey.get(key);
       if (bucket) bucket.push(record);
       else byKey.set(key, [record]);
     }
-    matchesOf = (record) => {
-      const key = keyOf(record, leftKey);
-      return key === undefined ? undefined : byKey.get(key);
-    };
   } else {
     // Hash the smaller left side's keys, then collect the right records that hit them.
-    const byKey = new Map<Scalar, R[]>();
     for (const record of left.values()) {
-      const key = keyOf(record, leftKey);
+      const key = leftKeyOf(record);
       if (key !== undefined && !byKey.has(key)) byKey.set(key, []);
     }
     for (const record of right.values()) {
-      const key = keyOf(record, rightKey);
+      const key = rightKeyOf(record);
       if (key !== undefined) byKey.get(key)?.push(record);
     }
-    matchesOf = (record) => {
-      const key = keyOf(record, leftKey);
-      const bucket = key === undefined ? undefined : byKey.get(key);
-      return bucket && bucket.length > 0 ? bucket : undefined;
-    };
   }
-
-  for (const record of left.values()) {
-    const matches = matchesOf(record);
-    if (matches) {
-      for (const match of matches) yield { left: record, right: match };
-    } else if (keepUnmatched) {
-      yield { left: record, right: null };
-    }
-  }
+  return (key) => byKey.get(key);
 }

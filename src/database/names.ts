@@ -8,9 +8,10 @@ export const TABLE_NAME_RULE = 'a letter, then up to 63 letters, digits, _ or -'
 export const RECORD_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 export const RECORD_ID_RULE = '1 to 128 characters from A-Z a-z 0-9 . _ : -';
 
-/** Field names usable as join keys: a letter, `_` or `$`, then up to 127 word characters, `$` or `-`. */
-export const FIELD_NAME_PATTERN = /^[A-Za-z_$][A-Za-z0-9_$-]{0,127}$/;
-export const FIELD_NAME_RULE = 'a letter, _ or $, then up to 127 letters, digits, _, $ or -';
+/** Field paths (join keys, indexes): dot-separated names of letters, digits, `_`, `$` or `-`. */
+export const FIELD_PATH_PATTERN = /^[A-Za-z0-9_$-]{1,64}(\.[A-Za-z0-9_$-]{1,64}){0,31}$/;
+export const FIELD_PATH_RULE =
+  'dot-separated names of letters, digits, _, $ or - (at most 32 names of 64 characters)';
 
 /** @throws InvalidNameError when `name` is not a valid table name. */
 export function assertTableName(name: string): void {

@@ -6,8 +6,16 @@ import {
   RecordValidationError,
   TableNotFoundError,
 } from './database.errors';
-import type { JsonObject } from './record.types';
+import type { ListQuery } from './query/query-params';
+import type { JsonObject, StoredRecord } from './record.types';
 import { StorageService } from './storage.service';
+
+const page = (limit: number, offset: number): ListQuery => ({
+  limit,
+  offset,
+  sort: [],
+  count: true,
+});
 
 const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
@@ -77,12 +85,12 @@ describe('StorageService', () => {
 
     it('treats constructor and toString as ordinary table names', async () => {
       const db = storage();
-      expect(() => db.list('constructor', { limit: 10, offset: 0 })).toThrow(TableNotFoundError);
+      expect(() => db.list('constructor', page(10, 0))).toThrow(TableNotFoundError);
 
       await db.create('constructor', { id: 'c' });
       await db.create('toString', { id: 't' });
 
-      expect(db.list('constructor', { limit: 10, offset: 0 }).items.map((r) => r.id)).toEqual([
+      expect(db.list('constructor', page(10, 0)).items.map((r) => (r as StoredRecord).id)).toEqual([
         'c',
       ]);
       expect(db.get('toString', 't').id).toBe('t');
@@ -94,7 +102,7 @@ describe('StorageService', () => {
       await expect(db.create('typed', { n: 'one' })).rejects.toMatchObject({
         errors: [{ field: 'n', message: 'n must be a number' }],
       });
-      expect(() => db.list('typed', { limit: 1, offset: 0 })).toThrow(TableNotFoundError);
+      expect(() => db.list('typed', page(1, 0))).toThrow(TableNotFoundError);
       expect(db.stats()).toEqual({ tables: 0, records: 0 });
     });
 
@@ -103,9 +111,9 @@ describe('StorageService', () => {
 
       await Promise.all(Array.from({ length: 500 }, (_, i) => db.create('items', { i })));
 
-      const { items, total } = db.list('items', { limit: 1000, offset: 0 });
+      const { items, total } = db.list('items', page(1000, 0));
       expect(total).toBe(500);
-      expect(new Set(items.map((r) => r.i)).size).toBe(500);
+      expect(new Set(items.map((r) => (r as StoredRecord).i)).size).toBe(500);
     });
   });
 
@@ -123,7 +131,7 @@ describe('StorageService', () => {
       const db = storage();
       for (const id of ['a', 'b', 'c']) await db.create('items', { id });
 
-      expect(db.list('items', { limit: 2, offset: 1 })).toEqual({
+      expect(db.list('items', page(2, 1))).toMatchObject({
         items: [expect.objectContaining({ id: 'b' }), expect.objectContaining({ id: 'c' })],
         total: 3,
       });
@@ -199,7 +207,7 @@ describe('StorageService', () => {
       await db.delete('items', 'a');
 
       expect(() => db.get('items', 'a')).toThrow(RecordNotFoundError);
-      expect(db.list('items', { limit: 10, offset: 0 })).toEqual({ items: [], total: 0 });
+      expect(db.list('items', page(10, 0))).toMatchObject({ items: [], total: 0 });
       await expect(db.delete('items', 'a')).rejects.toBeInstanceOf(RecordNotFoundError);
     });
   });
@@ -211,23 +219,24 @@ describe('StorageService', () => {
       await db.create('users', { id: 'u2' });
       for (const id of ['o1', 'o2', 'o3'])
         await db.create('orders', { id, user_id: id === 'o2' ? 'u2' : 'u1' });
-      const request = {
-        left: 'users',
-        right: 'orders',
-        leftKey: 'id',
-        rightKey: 'user_id',
-        type: 'inner' as const,
-      };
+      const tables = { left: 'users', right: 'orders', leftKey: ['id'], rightKey: ['user_id'] };
+      const query = { type: 'inner' as const, filters: {}, sort: [], count: true };
 
-      const rows = db.join({ ...request, limit: 2, offset: 1 });
+      const { items, total } = db.join(tables, { ...query, limit: 2, offset: 1 });
 
-      expect(rows.map((r) => [r.left.id, r.right?.id])).toEqual([
+      expect(total).toBe(3);
+      expect(
+        (items as { left: StoredRecord; right: StoredRecord }[]).map((r) => [
+          r.left.id,
+          r.right.id,
+        ]),
+      ).toEqual([
         ['u1', 'o3'],
         ['u2', 'o2'],
       ]);
-      expect(() => db.join({ ...request, right: 'nope', limit: 1, offset: 0 })).toThrow(
-        TableNotFoundError,
-      );
+      expect(() =>
+        db.join({ ...tables, right: 'nope' }, { ...query, limit: 1, offset: 0 }),
+      ).toThrow(TableNotFoundError);
     });
   });
 

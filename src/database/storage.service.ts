@@ -1,30 +1,40 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
-import { RecordValidationError, TableNotFoundError, type FieldError } from './database.errors';
+import {
+  InvalidNameError,
+  PreconditionFailedError,
+  RecordValidationError,
+  TableExistsError,
+  TableNotFoundError,
+  type FieldError,
+} from './database.errors';
 import { DATABASE_OPTIONS, type DatabaseModuleOptions } from './database.module-definition';
-import { hashJoin, type JoinRow, type JoinType } from './hash-join';
 import { applyMergePatch } from './merge-patch';
 import { RECORD_ID_PATTERN, RECORD_ID_RULE, assertTableName } from './names';
+import { executeJoin, executeList, type QueryResult } from './query-executor';
+import { FIELD_PATH_RULE, parseFieldPath, type FieldPath } from './query/field-path';
+import { QueryError } from './query/query.errors';
+import type { JoinQuery, ListQuery } from './query/query-params';
 import type { JsonObject, RecordValidator, StoredRecord } from './record.types';
-import { Table } from './table';
+import { matchesVersion, type VersionCondition } from './record-version';
+import { Table, type IndexInfo } from './table';
 
-export interface Page {
-  readonly limit: number;
-  readonly offset: number;
+export interface TableInfo {
+  readonly name: string;
+  readonly records: number;
+  readonly indexes: readonly IndexInfo[];
 }
 
-export interface ListResult {
-  readonly items: readonly StoredRecord[];
-  /** Records in the table. */
-  readonly total: number;
-}
-
-export interface JoinRequest extends Page {
+export interface JoinTables {
   readonly left: string;
   readonly right: string;
-  readonly leftKey: string;
-  readonly rightKey: string;
-  readonly type: JoinType;
+  readonly leftKey: FieldPath;
+  readonly rightKey: FieldPath;
+}
+
+/** Conditions on a write (If-Match). */
+export interface WriteConditions {
+  readonly ifMatch?: VersionCondition;
 }
 
 export interface StorageStats {
@@ -33,10 +43,14 @@ export interface StorageStats {
 }
 
 const DEFAULT_LOCK_TIMEOUT_MS = 5000;
+/** Most field errors reported for one bulk write. */
+const BULK_ERRORS_MAX = 100;
+const RETRY = Symbol('retry');
 
 /**
  * The in-memory database: tables by name, each a Map of records by id. Every write runs under
- * its table's lock; reads take none. Records are stored as new objects and never mutated.
+ * its table's lock and checks everything before it changes anything; reads take no lock.
+ * Records are stored as new objects and never mutated.
  */
 @Injectable()
 export class StorageService {
@@ -66,100 +80,184 @@ export class StorageService {
     return { tables, records };
   }
 
+  // --- tables and indexes ---
+
+  /** Tables by name, with record counts and indexes. */
+  listTables(): TableInfo[] {
+    return [...this.tables.values()]
+      .filter((table) => table.exists)
+      .map(infoOf)
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  /** @throws TableNotFoundError */
+  tableInfo(name: string): TableInfo {
+    return infoOf(this.existingTable(name));
+  }
+
+  /** Creates an empty table. @throws InvalidNameError, TableExistsError */
+  async createTable(name: string): Promise<TableInfo> {
+    assertTableName(name);
+    return this.withTableLock(name, (table) => {
+      if (table.exists) throw new TableExistsError(name);
+      table.materialise();
+      return infoOf(table);
+    });
+  }
+
+  /** Drops a table and its records; writers waiting for it see it gone. @throws TableNotFoundError */
+  async dropTable(name: string): Promise<void> {
+    await this.withExistingTable(name, (table) => {
+      table.dropped = true;
+      if (this.tables.get(name) === table) this.tables.delete(name);
+    });
+  }
+
+  /** @throws TableNotFoundError, IndexExistsError, UniqueViolationError, QueryError (bad field) */
+  async createIndex(name: string, field: string, unique: boolean): Promise<IndexInfo> {
+    const path = fieldPathOf(field);
+    return this.withExistingTable(name, (table) => table.createIndex(path.join('.'), path, unique));
+  }
+
+  /** @throws TableNotFoundError */
+  listIndexes(name: string): IndexInfo[] {
+    return this.existingTable(name).listIndexes();
+  }
+
+  /** @throws TableNotFoundError, IndexNotFoundError */
+  async dropIndex(name: string, field: string): Promise<void> {
+    await this.withExistingTable(name, (table) => table.dropIndex(field));
+  }
+
+  // --- records ---
+
   /** @throws TableNotFoundError, RecordNotFoundError */
   get(table: string, id: string): StoredRecord {
     return this.existingTable(table).getOrThrow(id);
   }
 
-  /** @throws TableNotFoundError */
-  list(table: string, { limit, offset }: Page): ListResult {
-    const found = this.existingTable(table);
-    return { items: found.page(offset, limit), total: found.size };
+  /** A page of records: filtered, sorted, paged, projected. @throws TableNotFoundError, QueryError */
+  list(table: string, query: ListQuery): QueryResult<unknown> {
+    return executeList(this.existingTable(table), query);
   }
 
   /**
    * Stores a new record: the body's fields plus `id` (the body's, or a new UUID v4),
    * `created_at` and `updated_at`. Client timestamps are ignored. Creates the table if needed.
-   * @throws InvalidNameError, RecordValidationError, DuplicateRecordError, LockTimeoutError
+   * @throws InvalidNameError, RecordValidationError, DuplicateRecordError, UniqueViolationError, LockTimeoutError
    */
   async create(table: string, body: JsonObject): Promise<StoredRecord> {
-    assertTableName(table);
-    const { id: givenId, fields } = splitServerFields(body);
-    const id = givenId === undefined ? randomUUID() : checkId(table, givenId);
-    this.validate(table, fields);
-    const now = new Date().toISOString();
-    const record: StoredRecord = { id, ...fields, created_at: now, updated_at: now };
-    await this.withTableLock(table, (target) => target.insert(record));
+    const [record] = await this.insert(table, [body], false);
     return record;
   }
 
   /**
-   * Replaces a record's fields, keeping `id` and `created_at` and renewing `updated_at`.
-   * @throws TableNotFoundError, RecordNotFoundError, RecordValidationError, LockTimeoutError
+   * Stores all records or none; errors name the failing record's index.
+   * @throws as create
    */
-  async replace(table: string, id: string, body: JsonObject): Promise<StoredRecord> {
+  createMany(table: string, bodies: readonly JsonObject[]): Promise<StoredRecord[]> {
+    return this.insert(table, bodies, true);
+  }
+
+  /**
+   * Replaces a record's fields, keeping `id` and `created_at` and renewing `updated_at`.
+   * @throws TableNotFoundError, RecordNotFoundError, RecordValidationError, UniqueViolationError,
+   *   PreconditionFailedError, LockTimeoutError
+   */
+  async replace(
+    table: string,
+    id: string,
+    body: JsonObject,
+    conditions: WriteConditions = {},
+  ): Promise<StoredRecord> {
     const { id: givenId, fields } = splitServerFields(body);
     if (givenId !== undefined) checkSameId(table, id, givenId);
     this.validate(table, fields);
-    return this.update(table, id, () => fields);
+    return this.update(table, id, conditions, () => fields);
   }
 
   /**
    * Applies an RFC 7396 merge patch to a record's fields (`null` removes a field).
-   * @throws TableNotFoundError, RecordNotFoundError, RecordValidationError, LockTimeoutError
+   * @throws as replace
    */
-  async patch(table: string, id: string, patch: JsonObject): Promise<StoredRecord> {
+  async patch(
+    table: string,
+    id: string,
+    patch: JsonObject,
+    conditions: WriteConditions = {},
+  ): Promise<StoredRecord> {
     const { id: givenId, fields: patchFields } = splitServerFields(patch);
     if (givenId !== undefined) checkSameId(table, id, givenId);
-    return this.update(table, id, (current) => {
+    return this.update(table, id, conditions, (current) => {
       const merged = applyMergePatch(splitServerFields(current).fields, patchFields) as JsonObject;
       this.validate(table, merged);
       return merged;
     });
   }
 
-  /** @throws TableNotFoundError, RecordNotFoundError, LockTimeoutError */
-  async delete(table: string, id: string): Promise<void> {
-    const found = this.existingTable(table);
-    await found.withLock(() => found.delete(id));
+  /** @throws TableNotFoundError, RecordNotFoundError, PreconditionFailedError, LockTimeoutError */
+  async delete(table: string, id: string, conditions: WriteConditions = {}): Promise<void> {
+    await this.withExistingTable(table, (found) => {
+      checkConditions(found, id, conditions);
+      found.delete(id);
+    });
   }
 
-  /**
-   * One page of the hash join of two tables, in left order.
-   * @throws TableNotFoundError
-   */
-  join({
-    left,
-    right,
-    leftKey,
-    rightKey,
-    type,
-    limit,
-    offset,
-  }: JoinRequest): JoinRow<StoredRecord, StoredRecord>[] {
-    const leftTable = this.existingTable(left);
-    const rightTable = this.existingTable(right);
-    const rows: JoinRow<StoredRecord, StoredRecord>[] = [];
-    if (limit <= 0) return rows;
-    let skipped = 0;
-    for (const row of hashJoin(leftTable, rightTable, { leftKey, rightKey, type })) {
-      if (skipped < offset) {
-        skipped++;
-        continue;
+  /** A page of the join of two tables. @throws TableNotFoundError, QueryError */
+  join(tables: JoinTables, query: JoinQuery): QueryResult<unknown> {
+    const left = this.existingTable(tables.left);
+    const right = this.existingTable(tables.right);
+    return executeJoin(left, right, { leftKey: tables.leftKey, rightKey: tables.rightKey }, query);
+  }
+
+  // --- internals ---
+
+  private async insert(
+    table: string,
+    bodies: readonly JsonObject[],
+    bulk: boolean,
+  ): Promise<StoredRecord[]> {
+    assertTableName(table);
+    const now = new Date().toISOString();
+    const errors: FieldError[] = [];
+    const records = bodies.map((body, index): StoredRecord => {
+      const { id: givenId, fields } = splitServerFields(body);
+      const problems: FieldError[] = [];
+      let id: string;
+      if (givenId === undefined) {
+        id = randomUUID();
+      } else if (typeof givenId === 'string' && RECORD_ID_PATTERN.test(givenId)) {
+        id = givenId;
+      } else {
+        id = '';
+        problems.push({ field: 'id', message: `id must be a string of ${RECORD_ID_RULE}` });
       }
-      rows.push(row);
-      if (rows.length === limit) break;
-    }
-    return rows;
+      const validator = this.schemas.get(table);
+      if (validator !== undefined) problems.push(...validator(fields));
+      for (const problem of problems) {
+        if (errors.length < BULK_ERRORS_MAX) {
+          errors.push(
+            bulk
+              ? { field: `[${index}].${problem.field}`, message: problem.message, index }
+              : problem,
+          );
+        }
+      }
+      return { id, ...fields, created_at: now, updated_at: now };
+    });
+    if (errors.length > 0) throw new RecordValidationError(table, errors);
+    await this.withTableLock(table, (target) => target.insertAll(records, bulk));
+    return records;
   }
 
   private async update(
     table: string,
     id: string,
+    conditions: WriteConditions,
     nextFields: (current: StoredRecord) => JsonObject,
   ): Promise<StoredRecord> {
-    const found = this.existingTable(table);
-    return found.withLock(() => {
+    return this.withExistingTable(table, (found) => {
+      checkConditions(found, id, conditions);
       const current = found.getOrThrow(id);
       const record: StoredRecord = {
         id,
@@ -172,22 +270,36 @@ export class StorageService {
     });
   }
 
-  /** Runs a write under the table's lock, creating the (not yet visible) table if needed. */
+  /**
+   * Runs a write under the table's lock, creating the (not yet visible) table if needed. A
+   * writer that waited while the table was dropped starts over on a fresh table.
+   */
   private async withTableLock<T>(name: string, write: (table: Table) => T): Promise<T> {
-    let table = this.tables.get(name);
-    if (table === undefined) {
-      table = new Table(name, this.lockTimeoutMs);
-      this.tables.set(name, table);
-    }
-    const target = table;
-    try {
-      return await target.withLock(() => write(target));
-    } finally {
-      // A failed first write leaves no table behind.
-      if (!target.exists && !target.isLocked && this.tables.get(name) === target) {
-        this.tables.delete(name);
+    for (;;) {
+      let table = this.tables.get(name);
+      if (table === undefined) {
+        table = new Table(name, this.lockTimeoutMs);
+        this.tables.set(name, table);
+      }
+      const target = table;
+      try {
+        const result = await target.withLock(() => (target.dropped ? RETRY : write(target)));
+        if (result !== RETRY) return result;
+      } finally {
+        // A failed first write leaves no table behind.
+        if (!target.exists && !target.isLocked && this.tables.get(name) === target)
+          this.tables.delete(name);
       }
     }
+  }
+
+  /** Runs a write under the lock of a table that exists, and still exists once locked. */
+  private async withExistingTable<T>(name: string, write: (table: Table) => T): Promise<T> {
+    const table = this.existingTable(name);
+    return table.withLock(() => {
+      if (table.dropped) throw new TableNotFoundError(name);
+      return write(table);
+    });
   }
 
   private existingTable(name: string): Table {
@@ -204,16 +316,29 @@ export class StorageService {
   }
 }
 
+function infoOf(table: Table): TableInfo {
+  return { name: table.name, records: table.size, indexes: table.listIndexes() };
+}
+
+function fieldPathOf(field: string): FieldPath {
+  try {
+    return parseFieldPath(field, 'field');
+  } catch (error) {
+    if (error instanceof QueryError) throw new InvalidNameError('field', field, FIELD_PATH_RULE);
+    throw error;
+  }
+}
+
+function checkConditions(table: Table, id: string, { ifMatch }: WriteConditions): void {
+  if (ifMatch !== undefined && !matchesVersion(table.get(id), ifMatch)) {
+    throw new PreconditionFailedError(table.name, id);
+  }
+}
+
 function splitServerFields(body: Readonly<JsonObject>): { id: unknown; fields: JsonObject } {
   // eslint-disable-next-line @typescript-eslint/no-unused-vars
   const { id, created_at, updated_at, ...fields } = body;
   return { id, fields };
-}
-
-function checkId(table: string, id: unknown): string {
-  if (typeof id === 'string' && RECORD_ID_PATTERN.test(id)) return id;
-  const error: FieldError = { field: 'id', message: `id must be a string of ${RECORD_ID_RULE}` };
-  throw new RecordValidationError(table, [error]);
 }
 
 function checkSameId(table: string, id: string, givenId: unknown): void {

@@ -29,15 +29,18 @@ describe('Table', () => {
     expect(table.get('a')).toBe(first);
   });
 
-  it('pages in insertion order, and replace keeps the position', () => {
+  it('iterates in insertion order; replace keeps the position and the sequence number', () => {
     const table = new Table('t', 1000);
-    for (const id of ['a', 'b', 'c', 'd']) table.insert(record(id));
+    for (const id of ['a', 'b', 'c']) table.insert(record(id));
     table.replace(record('b', { v: 'new' }));
+    table.delete('a');
+    table.insert(record('a'));
 
-    expect(table.page(1, 2).map((r) => r.id)).toEqual(['b', 'c']);
-    expect(table.page(1, 2)[0]).toMatchObject({ v: 'new' });
-    expect(table.page(4, 10)).toEqual([]);
-    expect(table.page(0, 0)).toEqual([]);
+    expect([...table.values()].map((r) => r.id)).toEqual(['b', 'c', 'a']);
+    expect(table.get('b')).toMatchObject({ v: 'new' });
+    expect([table.seqOf('b'), table.seqOf('c'), table.seqOf('a'), table.seqOf('zz')]).toEqual([
+      1, 2, 3, -1,
+    ]);
   });
 
   it('throws RecordNotFoundError for a missing id on get and delete', () => {

@@ -1,17 +1,38 @@
-import { Mutex, MutexInterface, withTimeout } from 'async-mutex';
-import { DuplicateRecordError, LockTimeoutError, RecordNotFoundError } from './database.errors';
+import { Mutex, type MutexInterface, withTimeout } from 'async-mutex';
+import {
+  DuplicateRecordError,
+  IndexExistsError,
+  IndexNotFoundError,
+  LockTimeoutError,
+  RecordNotFoundError,
+  UniqueViolationError,
+} from './database.errors';
+import { HashIndex, type Scalar } from './hash-index';
+import type { FieldPath } from './query/field-path';
 import type { StoredRecord } from './record.types';
 
+export interface IndexInfo {
+  readonly field: string;
+  readonly unique: boolean;
+}
+
 /**
- * One table: records by id in insertion order, and the lock that serialises its writes.
+ * One table: records by id in insertion order, a sequence number per record (its place in
+ * that order, for keyset cursors), hash indexes, and the lock that serialises writes.
  * Reads take no lock: a write replaces whole records, so a reader sees a record before or
- * after a write, never half of one.
+ * after a write, never half of one. Every write checks all its constraints before it changes
+ * anything, so a failed write changes nothing.
  */
 export class Table {
   private readonly records = new Map<string, StoredRecord>();
+  private readonly seqs = new Map<string, number>();
+  private readonly indexes = new Map<string, HashIndex>();
   private readonly lock: MutexInterface;
-  /** False until the first record is committed: a table comes into being with its first record. */
+  private nextSeq = 0;
+  /** False until created explicitly or by its first record. */
   private materialised = false;
+  /** Set once the table is dropped: writers that waited for its lock must not write to it. */
+  dropped = false;
 
   constructor(
     readonly name: string,
@@ -21,7 +42,7 @@ export class Table {
   }
 
   get exists(): boolean {
-    return this.materialised;
+    return this.materialised && !this.dropped;
   }
 
   get size(): number {
@@ -30,6 +51,11 @@ export class Table {
 
   get isLocked(): boolean {
     return this.lock.isLocked();
+  }
+
+  /** Makes an empty table visible (explicit creation). */
+  materialise(): void {
+    this.materialised = true;
   }
 
   /**
@@ -51,37 +77,103 @@ export class Table {
     return record;
   }
 
-  /** @throws DuplicateRecordError when the id is taken. */
-  insert(record: StoredRecord): void {
-    if (this.records.has(record.id)) throw new DuplicateRecordError(this.name, record.id);
-    this.records.set(record.id, record);
-    this.materialised = true;
-  }
-
-  /** Replaces an existing record, keeping its position. */
-  replace(record: StoredRecord): void {
-    this.records.set(record.id, record);
-  }
-
-  /** @throws RecordNotFoundError */
-  delete(id: string): void {
-    if (!this.records.delete(id)) throw new RecordNotFoundError(this.name, id);
+  /** Position in insertion order; -1 when absent. */
+  seqOf(id: string): number {
+    return this.seqs.get(id) ?? -1;
   }
 
   values(): IterableIterator<StoredRecord> {
     return this.records.values();
   }
 
-  /** Records `offset` to `offset + limit` in insertion order. */
-  page(offset: number, limit: number): StoredRecord[] {
-    const out: StoredRecord[] = [];
-    if (limit <= 0 || offset >= this.records.size) return out;
-    let index = 0;
-    for (const record of this.records.values()) {
-      if (index++ < offset) continue;
-      out.push(record);
-      if (out.length === limit) break;
+  /** @throws DuplicateRecordError, UniqueViolationError */
+  insert(record: StoredRecord): void {
+    this.insertAll([record], false);
+  }
+
+  /**
+   * Inserts all records or none. `bulk` makes errors name the failing record's index.
+   * @throws DuplicateRecordError, UniqueViolationError
+   */
+  insertAll(records: readonly StoredRecord[], bulk = true): void {
+    const batchIds = new Set<string>();
+    records.forEach((record, index) => {
+      if (this.records.has(record.id) || batchIds.has(record.id)) {
+        throw new DuplicateRecordError(this.name, record.id, bulk ? index : undefined);
+      }
+      batchIds.add(record.id);
+    });
+    for (const index of this.indexes.values()) {
+      if (!index.unique) continue;
+      const batchKeys = new Set<Scalar>();
+      records.forEach((record, position) => {
+        const key = index.keyOf(record);
+        if (key === undefined) return;
+        if (index.lookup(key) !== undefined || batchKeys.has(key)) {
+          throw new UniqueViolationError(this.name, index.field, key, bulk ? position : undefined);
+        }
+        batchKeys.add(key);
+      });
     }
-    return out;
+    for (const record of records) {
+      this.records.set(record.id, record);
+      this.seqs.set(record.id, this.nextSeq++);
+      for (const index of this.indexes.values()) index.add(record);
+    }
+    this.materialised = true;
+  }
+
+  /**
+   * Replaces an existing record, keeping its position.
+   * @throws UniqueViolationError
+   */
+  replace(record: StoredRecord): void {
+    const previous = this.getOrThrow(record.id);
+    for (const index of this.indexes.values()) {
+      const key = index.conflict(record);
+      if (key !== undefined) throw new UniqueViolationError(this.name, index.field, key);
+    }
+    for (const index of this.indexes.values()) {
+      index.remove(previous);
+      index.add(record);
+    }
+    this.records.set(record.id, record);
+  }
+
+  /** @throws RecordNotFoundError */
+  delete(id: string): void {
+    const previous = this.getOrThrow(id);
+    for (const index of this.indexes.values()) index.remove(previous);
+    this.records.delete(id);
+    this.seqs.delete(id);
+  }
+
+  listIndexes(): IndexInfo[] {
+    return [...this.indexes.values()].map(({ field, unique }) => ({ field, unique }));
+  }
+
+  index(field: string): HashIndex | undefined {
+    return this.indexes.get(field);
+  }
+
+  /**
+   * Builds and attaches an index; a unique index over duplicate values is refused whole.
+   * @throws IndexExistsError, UniqueViolationError
+   */
+  createIndex(field: string, path: FieldPath, unique: boolean): IndexInfo {
+    if (this.indexes.has(field) || field === 'id') throw new IndexExistsError(this.name, field);
+    const index = new HashIndex(field, path, unique);
+    for (const record of this.records.values()) {
+      const key = index.conflict(record);
+      if (key !== undefined) throw new UniqueViolationError(this.name, field, key);
+      index.add(record);
+    }
+    this.indexes.set(field, index);
+    return { field, unique };
+  }
+
+  /** @throws IndexNotFoundError */
+  dropIndex(field: string): void {
+    if (!this.indexes.delete(field)) throw new IndexNotFoundError(this.name, field);
   }
 }

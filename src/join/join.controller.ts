@@ -1,12 +1,17 @@
-import { Controller, Get, Param, Query } from '@nestjs/common';
-import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Controller, Get, Param, Query, Res } from '@nestjs/common';
+import { ApiOkResponse, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { ApiPagingQuery, PAGE_HEADERS } from '../common/decorators/api-list-query.decorator';
 import { ApiProblems } from '../common/decorators/api-problems.decorator';
-import type { JoinRow } from '../database/hash-join';
-import type { StoredRecord } from '../database/record.types';
+import type { HeaderSink } from '../common/http/header-sink';
+import { JOIN_TYPES } from '../database/hash-join';
+import { parseFieldPath } from '../database/query/field-path';
+import type { JoinQuery, RawQuery } from '../database/query/query-params';
 import { StorageService } from '../database/storage.service';
+import { sendPageHeaders } from '../records/records.controller';
 import { JoinParamsDto } from './dto/join-params.dto';
-import { JoinQueryDto } from './dto/join-query.dto';
+import { JOIN_LIMIT_DEFAULT, JOIN_LIMIT_MAX } from './dto/join-query.dto';
 import { JoinRowDto } from './dto/join-row.dto';
+import { JoinQueryPipe } from './pipes/join-query.pipe';
 
 @ApiTags('join')
 @Controller('api/v1/join')
@@ -18,22 +23,46 @@ export class JoinController {
     summary: 'Hash-join two tables where left[leftKey] === right[rightKey]',
     description:
       'Keys match by strict equality of scalars (3 does not match "3"); null or missing keys never match. ' +
-      'Rows come in left insertion order. Example: /api/v1/join/users/orders/user_id?leftKey=id',
+      'Default order: left insertion order, then right (right joins: the mirror). Filters apply to each side ' +
+      'before the join. Example: /api/v1/join/users/orders/user_id?leftKey=id&left.age=gte.18',
   })
-  @ApiOkResponse({ type: [JoinRowDto] })
+  @ApiQuery({
+    name: 'leftKey',
+    required: false,
+    schema: { type: 'string' },
+    example: 'id',
+    description: 'Field of the left table (default: key)',
+  })
+  @ApiQuery({
+    name: 'rightKey',
+    required: false,
+    schema: { type: 'string' },
+    example: 'user_id',
+    description: 'Field of the right table (default: key)',
+  })
+  @ApiQuery({
+    name: 'type',
+    required: false,
+    schema: { type: 'string', enum: [...JOIN_TYPES], default: 'inner' },
+    description:
+      'inner: matched pairs; left / right: also unmatched records of that side, the other side null; ' +
+      'full: both; semi: left records with a match; anti: left records without one (semi and anti rows have no right)',
+  })
+  @ApiPagingQuery(JOIN_LIMIT_MAX, JOIN_LIMIT_DEFAULT, true)
+  @ApiOkResponse({ type: [JoinRowDto], headers: PAGE_HEADERS })
   @ApiProblems(400, 404, 429)
   join(
     @Param() { left, right, key }: JoinParamsDto,
-    @Query() query: JoinQueryDto,
-  ): JoinRow<StoredRecord, StoredRecord>[] {
-    return this.storage.join({
-      left,
-      right,
-      leftKey: query.leftKey ?? key,
-      rightKey: query.rightKey ?? key,
-      type: query.type,
-      limit: query.limit,
-      offset: query.offset,
-    });
+    @Query() raw: RawQuery,
+    @Query(JoinQueryPipe) query: JoinQuery,
+    @Res({ passthrough: true }) res: HeaderSink,
+  ): readonly unknown[] {
+    const keyPath = parseFieldPath(key, 'key');
+    const result = this.storage.join(
+      { left, right, leftKey: query.leftKey ?? keyPath, rightKey: query.rightKey ?? keyPath },
+      query,
+    );
+    sendPageHeaders(res, `/api/v1/join/${left}/${right}/${key}`, raw, result);
+    return result.items;
   }
 }

@@ -3,6 +3,7 @@ import {
   Controller,
   Delete,
   Get,
+  Headers,
   HttpCode,
   HttpStatus,
   Param,
@@ -17,35 +18,47 @@ import {
   ApiConsumes,
   ApiCreatedResponse,
   ApiExtraModels,
+  ApiHeader,
   ApiNoContentResponse,
   ApiOkResponse,
   ApiOperation,
+  ApiResponse,
   ApiTags,
   getSchemaPath,
 } from '@nestjs/swagger';
+import { ApiPagingQuery, PAGE_HEADERS } from '../common/decorators/api-list-query.decorator';
 import { ApiProblems } from '../common/decorators/api-problems.decorator';
+import { formatEtag, ifNoneMatchHits, parseIfMatch } from '../common/http/etag';
 import type { HeaderSink } from '../common/http/header-sink';
+import { nextPageLink } from '../common/http/link';
 import { JsonObjectPipe } from '../common/pipes/json-object.pipe';
+import type { QueryResult } from '../database/query-executor';
+import type { ListQuery, RawQuery } from '../database/query/query-params';
 import type { JsonObject, StoredRecord } from '../database/record.types';
+import { versionOf } from '../database/record-version';
 import { StorageService } from '../database/storage.service';
-import { ListRecordsQueryDto } from './dto/list-records-query.dto';
+import { LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX } from './dto/list-records-query.dto';
+import { OrderDto } from './dto/order.dto';
 import { RecordParamsDto, TableParamsDto } from './dto/record-params.dto';
 import { RecordDto } from './dto/record.dto';
-import { OrderDto } from './dto/order.dto';
 import { UserDto } from './dto/user.dto';
+import { ListQueryPipe } from './pipes/list-query.pipe';
+import { RecordOrBatchPipe } from './pipes/record-or-batch.pipe';
 
+const ONE_RECORD = {
+  oneOf: [
+    { $ref: getSchemaPath(UserDto) },
+    { $ref: getSchemaPath(OrderDto) },
+    { type: 'object', additionalProperties: true },
+  ],
+};
 const RECORD_BODY = {
   description:
-    'A JSON object. `users` and `orders` are typed (see UserDto and OrderDto: no coercion, no unknown ' +
-    'fields); any other table accepts any object. `id` (a string) is optional; `created_at` and ' +
-    '`updated_at` are set by the server and ignored in bodies.',
-  schema: {
-    oneOf: [
-      { $ref: getSchemaPath(UserDto) },
-      { $ref: getSchemaPath(OrderDto) },
-      { type: 'object', additionalProperties: true },
-    ],
-  },
+    'A JSON object, or an array of up to BULK_MAX objects written all or nothing. `users` and `orders` ' +
+    'are typed (see UserDto and OrderDto: no coercion, no unknown fields); any other table accepts any ' +
+    'object. `id` (a string) is optional; `created_at` and `updated_at` are set by the server and ' +
+    'ignored in bodies.',
+  schema: { oneOf: [...ONE_RECORD.oneOf, { type: 'array', items: ONE_RECORD }] },
   examples: {
     user: { value: { id: 'u1', email: 'ada@example.com', full_name: 'Ada Lovelace', age: 36 } },
     order: {
@@ -58,16 +71,47 @@ const RECORD_BODY = {
       },
     },
     anything: { value: { title: 'Notes', tags: ['a', 'b'], nested: { ok: true } } },
+    bulk: {
+      value: [
+        { id: 'n1', title: 'first' },
+        { id: 'n2', title: 'second' },
+      ],
+    },
   },
 };
-const RECORD_RESPONSE = {
-  schema: {
-    allOf: [{ $ref: getSchemaPath(RecordDto) }, { type: 'object', additionalProperties: true }],
-  },
+const REPLACE_BODY = {
+  ...RECORD_BODY,
+  schema: ONE_RECORD,
+  examples: { user: RECORD_BODY.examples.user },
+};
+const RECORD_SCHEMA = {
+  allOf: [{ $ref: getSchemaPath(RecordDto) }, { type: 'object', additionalProperties: true }],
+};
+const ETAG_HEADER = {
+  ETag: { description: 'Strong entity tag of the record', schema: { type: 'string' } },
+};
+const IF_MATCH = {
+  name: 'If-Match',
+  required: false,
+  description:
+    'Write only if the record\'s ETag is one of these (or "*": the record exists); otherwise 412',
 };
 
 export function recordLocation(table: string, id: string): string {
   return `/api/v1/data/${table}/${encodeURIComponent(id)}`;
+}
+
+/** Sets the page headers: X-Total-Count, Link rel="next", X-Query-Plan. */
+export function sendPageHeaders(
+  res: HeaderSink,
+  path: string,
+  raw: RawQuery,
+  result: QueryResult<unknown>,
+): void {
+  if (result.total !== undefined) res.header('X-Total-Count', String(result.total));
+  if (result.nextCursor !== undefined)
+    res.header('Link', nextPageLink(path, raw, result.nextCursor));
+  res.header('X-Query-Plan', result.plan);
 }
 
 @ApiTags('records')
@@ -78,85 +122,121 @@ export class RecordsController {
   constructor(private readonly storage: StorageService) {}
 
   @Post()
-  @ApiOperation({ summary: 'Create a record (the table comes into being with its first record)' })
+  @ApiOperation({
+    summary:
+      'Create a record, or several at once (the table comes into being with its first record)',
+  })
   @ApiBody(RECORD_BODY)
   @ApiCreatedResponse({
-    ...RECORD_RESPONSE,
-    description: 'The stored record',
-    headers: { Location: { description: 'URL of the new record', schema: { type: 'string' } } },
+    description: 'The stored record (with Location and ETag), or the stored array for a bulk write',
+    schema: { oneOf: [RECORD_SCHEMA, { type: 'array', items: RECORD_SCHEMA }] },
+    headers: {
+      Location: { description: 'URL of the new record', schema: { type: 'string' } },
+      ...ETAG_HEADER,
+    },
   })
   @ApiProblems(400, 409, 413, 503)
   async create(
     @Param() { table }: TableParamsDto,
-    @Body(JsonObjectPipe) body: JsonObject,
+    @Body(RecordOrBatchPipe) body: JsonObject | JsonObject[],
     @Res({ passthrough: true }) res: HeaderSink,
-  ): Promise<StoredRecord> {
+  ): Promise<StoredRecord | StoredRecord[]> {
+    if (Array.isArray(body)) return this.storage.createMany(table, body);
     const record = await this.storage.create(table, body);
     res.header('Location', recordLocation(table, record.id));
+    res.header('ETag', formatEtag(versionOf(record)));
     return record;
   }
 
   @Get()
-  @ApiOperation({ summary: 'List records in insertion order' })
-  @ApiOkResponse({
-    schema: { type: 'array', items: RECORD_RESPONSE.schema },
-    headers: {
-      'X-Total-Count': { description: 'Records in the table', schema: { type: 'integer' } },
-    },
+  @ApiOperation({
+    summary: 'List records: filter, sort, page (offset or keyset cursor) and project',
   })
+  @ApiPagingQuery(LIST_LIMIT_MAX, LIST_LIMIT_DEFAULT)
+  @ApiOkResponse({ schema: { type: 'array', items: RECORD_SCHEMA }, headers: PAGE_HEADERS })
   @ApiProblems(400, 404)
   list(
     @Param() { table }: TableParamsDto,
-    @Query() { limit, offset }: ListRecordsQueryDto,
+    @Query() raw: RawQuery,
+    @Query(ListQueryPipe) query: ListQuery,
     @Res({ passthrough: true }) res: HeaderSink,
-  ): readonly StoredRecord[] {
-    const { items, total } = this.storage.list(table, { limit, offset });
-    res.header('X-Total-Count', String(total));
-    return items;
+  ): readonly unknown[] {
+    const result = this.storage.list(table, query);
+    sendPageHeaders(res, `/api/v1/data/${table}`, raw, result);
+    return result.items;
   }
 
   @Get(':id')
   @ApiOperation({ summary: 'Read a record' })
-  @ApiOkResponse(RECORD_RESPONSE)
+  @ApiHeader({
+    name: 'If-None-Match',
+    required: false,
+    description: 'ETag(s) the client holds; 304 when one is current',
+  })
+  @ApiOkResponse({ schema: RECORD_SCHEMA, headers: ETAG_HEADER })
+  @ApiResponse({ status: 304, description: 'Not modified: If-None-Match names the current ETag' })
   @ApiProblems(400, 404)
-  get(@Param() { table, id }: RecordParamsDto): StoredRecord {
-    return this.storage.get(table, id);
+  get(
+    @Param() { table, id }: RecordParamsDto,
+    @Headers('if-none-match') ifNoneMatch: string | undefined,
+    @Res({ passthrough: true }) res: HeaderSink,
+  ): StoredRecord | undefined {
+    const record = this.storage.get(table, id);
+    const version = versionOf(record);
+    res.header('ETag', formatEtag(version));
+    if (!ifNoneMatchHits(ifNoneMatch, version)) return record;
+    res.status(HttpStatus.NOT_MODIFIED);
+    return undefined;
   }
 
   @Put(':id')
   @ApiOperation({ summary: "Replace a record's fields (id and created_at are kept)" })
-  @ApiBody(RECORD_BODY)
-  @ApiOkResponse(RECORD_RESPONSE)
-  @ApiProblems(400, 404, 413, 503)
-  replace(
+  @ApiHeader(IF_MATCH)
+  @ApiBody(REPLACE_BODY)
+  @ApiOkResponse({ schema: RECORD_SCHEMA, headers: ETAG_HEADER })
+  @ApiProblems(400, 404, 409, 412, 413, 503)
+  async replace(
     @Param() { table, id }: RecordParamsDto,
     @Body(JsonObjectPipe) body: JsonObject,
+    @Headers('if-match') ifMatch: string | undefined,
+    @Res({ passthrough: true }) res: HeaderSink,
   ): Promise<StoredRecord> {
-    return this.storage.replace(table, id, body);
+    const record = await this.storage.replace(table, id, body, { ifMatch: parseIfMatch(ifMatch) });
+    res.header('ETag', formatEtag(versionOf(record)));
+    return record;
   }
 
   @Patch(':id')
   @ApiOperation({ summary: 'Apply an RFC 7396 JSON merge patch (null removes a field)' })
+  @ApiHeader(IF_MATCH)
   @ApiConsumes('application/merge-patch+json', 'application/json')
   @ApiBody({
     schema: { type: 'object', additionalProperties: true },
     examples: { patch: { value: { age: 37, nickname: null } } },
   })
-  @ApiOkResponse(RECORD_RESPONSE)
-  @ApiProblems(400, 404, 413, 503)
-  patch(
+  @ApiOkResponse({ schema: RECORD_SCHEMA, headers: ETAG_HEADER })
+  @ApiProblems(400, 404, 409, 412, 413, 503)
+  async patch(
     @Param() { table, id }: RecordParamsDto,
     @Body(JsonObjectPipe) patch: JsonObject,
+    @Headers('if-match') ifMatch: string | undefined,
+    @Res({ passthrough: true }) res: HeaderSink,
   ): Promise<StoredRecord> {
-    return this.storage.patch(table, id, patch);
+    const record = await this.storage.patch(table, id, patch, { ifMatch: parseIfMatch(ifMatch) });
+    res.header('ETag', formatEtag(versionOf(record)));
+    return record;
   }
 
   @Delete(':id')
   @HttpCode(HttpStatus.NO_CONTENT)
   @ApiOperation({ summary: 'Delete a record' })
+  @ApiHeader(IF_MATCH)
   @ApiNoContentResponse({ description: 'Deleted' })
-  @ApiProblems(400, 404, 503)
-  async remove(@Param() { table, id }: RecordParamsDto): Promise<void> {
-    await this.storage.delete(table, id);
+  @ApiProblems(400, 404, 412, 503)
+  async remove(
+    @Param() { table, id }: RecordParamsDto,
+    @Headers('if-match') ifMatch: string | undefined,
+  ): Promise<void> {
+    await this.storage.delete(table, id, { ifMatch: parseIfMatch(ifMatch) });
   }
 }

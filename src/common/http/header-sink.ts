@@ -1,7 +1,8 @@
 /**
- * The one response method controllers need. Express's `res.header()` and Fastify's
- * `reply.header()` both fit, so controllers stay free of adapter types.
+ * The response methods controllers need. Express's `res` and Fastify's `reply` both have
+ * `header()` and `status()`, so controllers stay free of adapter types.
  */
 export interface HeaderSink {
   header(name: string, value: string): unknown;
+  status(code: number): unknown;
 }

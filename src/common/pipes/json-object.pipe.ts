@@ -29,20 +29,25 @@ function checkValue(value: unknown, depth: number, path: string): void {
 }
 
 /**
- * Accepts a record body: a JSON object (not an array, string, number or null), at most
- * MAX_JSON_DEPTH deep, without `__proto__` members.
+ * Checks one record body: a JSON object (not an array, string, number or null), at most
+ * MAX_JSON_DEPTH deep, without `__proto__` members. `where` names it in a batch (`[3]`).
  */
+export function assertRecordBody(value: unknown, where = ''): asserts value is JsonObject {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw invalid(
+      value === undefined
+        ? 'A JSON object body is required (Content-Type: application/json)'
+        : `The body${where ? ` element ${where}` : ''} must be a JSON object`,
+    );
+  }
+  checkValue(value, where ? 2 : 1, where);
+}
+
+/** Accepts one record body (PUT, PATCH). */
 @Injectable()
 export class JsonObjectPipe implements PipeTransform<unknown, JsonObject> {
   transform(value: unknown): JsonObject {
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-      throw invalid(
-        value === undefined
-          ? 'A JSON object body is required (Content-Type: application/json)'
-          : 'The body must be a JSON object',
-      );
-    }
-    checkValue(value, 1, '');
-    return value as JsonObject;
+    assertRecordBody(value);
+    return value;
   }
 }

@@ -3,9 +3,9 @@ import { HttpException, HttpStatus } from '@nestjs/common';
 import {
   DatabaseError,
   type DatabaseErrorCode,
-  RecordValidationError,
   type FieldError,
 } from '../../database/database.errors';
+import { QueryError } from '../../database/query/query.errors';
 import { ApiProblemException } from './api-problem.exception';
 
 /** RFC 9457 problem details, as memdb answers every error. */
@@ -30,6 +30,12 @@ export const DATABASE_ERROR_STATUS = {
   DUPLICATE_RECORD: HttpStatus.CONFLICT,
   RECORD_INVALID: HttpStatus.BAD_REQUEST,
   INVALID_NAME: HttpStatus.BAD_REQUEST,
+  INVALID_QUERY: HttpStatus.BAD_REQUEST,
+  TABLE_EXISTS: HttpStatus.CONFLICT,
+  INDEX_EXISTS: HttpStatus.CONFLICT,
+  INDEX_NOT_FOUND: HttpStatus.NOT_FOUND,
+  UNIQUE_VIOLATION: HttpStatus.CONFLICT,
+  PRECONDITION_FAILED: HttpStatus.PRECONDITION_FAILED,
   LOCK_TIMEOUT: HttpStatus.SERVICE_UNAVAILABLE,
 } as const satisfies Record<DatabaseErrorCode, HttpStatus>;
 
@@ -39,6 +45,12 @@ interface ExposedHttpError {
   statusCode?: unknown;
   expose?: unknown;
   message?: unknown;
+}
+
+/** Field-level detail of a domain error: invalid fields, the query parameter, the bulk index. */
+function fieldErrorsOf(error: DatabaseError): readonly FieldError[] | undefined {
+  if (error instanceof QueryError) return [{ field: error.parameter, message: error.reason }];
+  return (error as { errors?: readonly FieldError[] }).errors;
 }
 
 function problemType(code: string): string {
@@ -72,8 +84,12 @@ function build(
  */
 export function toProblem(error: unknown): ProblemDetails {
   if (error instanceof DatabaseError) {
-    const errors = error instanceof RecordValidationError ? error.errors : undefined;
-    return build(DATABASE_ERROR_STATUS[error.code], error.code, error.message, errors);
+    return build(
+      DATABASE_ERROR_STATUS[error.code],
+      error.code,
+      error.message,
+      fieldErrorsOf(error),
+    );
   }
   if (error instanceof ApiProblemException) {
     return build(error.getStatus(), error.code, error.message, error.errors);

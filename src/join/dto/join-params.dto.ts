@@ -1,8 +1,8 @@
 import { ApiProperty } from '@nestjs/swagger';
 import { Matches } from 'class-validator';
 import {
-  FIELD_NAME_PATTERN,
-  FIELD_NAME_RULE,
+  FIELD_PATH_PATTERN,
+  FIELD_PATH_RULE,
   TABLE_NAME_PATTERN,
   TABLE_NAME_RULE,
 } from '../../database/names';
@@ -23,8 +23,8 @@ export class JoinParamsDto {
   @ApiProperty({
     description: 'Join field, used on both sides unless leftKey or rightKey is given',
     example: 'user_id',
-    pattern: FIELD_NAME_PATTERN.source,
+    pattern: FIELD_PATH_PATTERN.source,
   })
-  @Matches(FIELD_NAME_PATTERN, { message: `key must be ${FIELD_NAME_RULE}` })
+  @Matches(FIELD_PATH_PATTERN, { message: `key must be ${FIELD_PATH_RULE}` })
   readonly key: string;
 }

@@ -1,0 +1,80 @@
+import type { CursorKey } from './cursor';
+import type { RowKey } from './sort';
+
+export interface PageRequest<K> {
+  readonly limit: number;
+  readonly offset: number;
+  /** Keyset position: only items strictly after it. */
+  readonly after?: K;
+  /** Count every match (for X-Total-Count); false lets a scan stop at the page's end. */
+  readonly count: boolean;
+}
+
+export interface Page<T> {
+  readonly items: T[];
+  /** Matches in all, before paging; undefined when not counted. */
+  readonly total?: number;
+  /** Key of the page's last item when another page follows. */
+  readonly nextKey?: CursorKey;
+}
+
+export function compareSeqKeys(a: readonly number[], b: readonly number[]): number {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i] - b[i];
+  return 0;
+}
+
+/** Pages items that already arrive in key order (default order: sequence numbers). */
+export function pageInOrder<T>(
+  items: Iterable<T>,
+  keyOf: (item: T) => readonly number[],
+  { limit, offset, after, count }: PageRequest<readonly number[]>,
+): Page<T> {
+  const out: T[] = [];
+  let total = 0;
+  let skipped = 0;
+  let more = false;
+  for (const item of items) {
+    total++;
+    if (more) {
+      if (!count) break;
+      continue;
+    }
+    if (after !== undefined && compareSeqKeys(keyOf(item), after) <= 0) continue;
+    if (skipped < offset) {
+      skipped++;
+      continue;
+    }
+    if (out.length < limit) out.push(item);
+    else more = true;
+  }
+  return {
+    items: out,
+    total: count ? total : undefined,
+    nextKey: more && out.length > 0 ? keyOf(out[out.length - 1]) : undefined,
+  };
+}
+
+/** Pages items in the order of `compare` over their keys (explicit sort; keys end in ids). */
+export function pageSorted<T>(
+  items: Iterable<T>,
+  keyOf: (item: T) => RowKey,
+  compare: (a: RowKey, b: RowKey) => number,
+  { limit, offset, after, count }: PageRequest<RowKey>,
+): Page<T> {
+  const keyed: { item: T; key: RowKey }[] = [];
+  let total = 0;
+  for (const item of items) {
+    total++;
+    const key = keyOf(item);
+    if (after === undefined || compare(key, after) > 0) keyed.push({ item, key });
+  }
+  keyed.sort((a, b) => compare(a.key, b.key));
+  const window = keyed.slice(offset, offset + limit + 1);
+  const more = window.length > limit;
+  const page = more ? window.slice(0, limit) : window;
+  return {
+    items: page.map((entry) => entry.item),
+    total: count ? total : undefined,
+    nextKey: more && page.length > 0 ? page[page.length - 1].key : undefined,
+  };
+}
