@@ -3,6 +3,7 @@ import { ConfigModule, ConfigService } from '@nestjs/config';
 import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR, APP_PIPE } from '@nestjs/core';
 import { ThrottlerGuard, ThrottlerModule } from '@nestjs/throttler';
 import { ProblemDetailsFilter } from './common/filters/problem-details.filter';
+import { JsonBodyInterceptor } from './common/interceptors/json-body.interceptor';
 import { LoggingInterceptor } from './common/interceptors/logging.interceptor';
 import { createValidationPipe } from './common/validation/validation.pipe';
 import { validateEnv, type Env } from './config/env.validation';
@@ -53,6 +54,7 @@ import { TablesModule } from './tables/tables.module';
     { provide: APP_GUARD, useClass: ThrottlerGuard },
     { provide: APP_FILTER, useClass: ProblemDetailsFilter },
     { provide: APP_INTERCEPTOR, useClass: LoggingInterceptor },
+    { provide: APP_INTERCEPTOR, useClass: JsonBodyInterceptor },
   ],
 })
 export class AppModule {}

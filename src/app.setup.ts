@@ -1,25 +1,22 @@
 import type { NestApplicationOptions } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { jsonBodyMiddleware } from './common/middleware/json-body.middleware';
 import { requestContextMiddleware } from './common/middleware/request-context.middleware';
 import { RequestLogger } from './common/logging/request-logger';
 import type { Env } from './config/env.validation';
 import { setupOpenApi } from './docs/openapi';
 
-/** Nest's own body parsers are off: memdb parses JSON only, after the request id is assigned. */
+/** Nest's own body parsers are off: memdb parses JSON only, after routing and guards (JsonBodyInterceptor). */
 export const APP_OPTIONS: NestApplicationOptions = { bodyParser: false, abortOnError: false };
 
 /**
  * What the HTTP server needs beyond AppModule's providers, shared by main.ts and the e2e
- * tests so both serve the same app: request ids and logging first, then the JSON body parser,
- * then the OpenAPI routes.
+ * tests so both serve the same app: request ids and logging first, then the OpenAPI routes.
  */
 export function configureApp(app: NestExpressApplication): NestExpressApplication {
   const config = app.get<ConfigService<Env, true>>(ConfigService);
   app.disable('x-powered-by');
   app.use(requestContextMiddleware(new RequestLogger(config.get('LOG_FORMAT', { infer: true }))));
-  app.use(jsonBodyMiddleware(config.get('BODY_LIMIT', { infer: true })));
   setupOpenApi(app);
   return app;
 }

@@ -32,9 +32,9 @@ describe('Errors', () => {
 
   it.each([
     ['malformed JSON', '{"a":', 'application/json', 'MALFORMED_JSON'],
-    ['null', 'null', 'application/json', 'MALFORMED_JSON'],
-    ['a string', '"str"', 'application/json', 'MALFORMED_JSON'],
-    ['a number', '123', 'application/json', 'MALFORMED_JSON'],
+    ['null', 'null', 'application/json', 'INVALID_BODY'],
+    ['a string', '"str"', 'application/json', 'INVALID_BODY'],
+    ['a number', '123', 'application/json', 'INVALID_BODY'],
     ['an array of non-objects', '[{"a":1},2]', 'application/json', 'INVALID_BODY'],
     ['an empty array', '[]', 'application/json', 'INVALID_BODY'],
     ['no body at all', '', 'text/plain', 'INVALID_BODY'],

@@ -39,6 +39,16 @@ function keyGetter(key: string | FieldPath): (record: unknown) => Scalar | undef
 }
 
 /**
+ * The rows of one anchor record (the left record; for the unmatched right records that end a
+ * full join, null). `matches` are its right records in right order, or null when it has none
+ * but is kept (left and full joins) and for semi and anti joins, which return anchors only.
+ */
+export interface JoinGroup<L, R> {
+  readonly left: L | null;
+  readonly matches: readonly R[] | null;
+}
+
+/**
  * Hash equi-join `left[leftKey] === right[rightKey]` in O(n + m). Keys are scalars compared
  * strictly (`3` is not `"3"`); null, missing or nested keys never match. The hash table is
  * built on the smaller side (or replaced by `rightLookup`). Rows come in left order and, for
@@ -60,36 +70,54 @@ export function* hashJoin<L, R>(
     for (const row of mirrored) yield { left: row.right ?? null, right: row.left };
     return;
   }
+  const anchorsOnly = spec.type === 'semi' || spec.type === 'anti';
+  for (const group of joinGroups(left, right, spec)) {
+    if (anchorsOnly) yield { left: group.left };
+    else if (group.matches === null) yield { left: group.left, right: null };
+    else for (const match of group.matches) yield { left: group.left, right: match };
+  }
+}
+
+/**
+ * The join as groups, one per anchor: what hashJoin flattens into rows. Counting rows from
+ * group sizes, and skipping whole groups, costs O(n + m) however many rows the join has.
+ * Not for right joins (mirror the sides and use `left`).
+ */
+export function* joinGroups<L, R>(
+  left: Relation<L>,
+  right: Relation<R>,
+  spec: JoinSpec<R>,
+): Generator<JoinGroup<L, R>> {
   const leftKeyOf = keyGetter(spec.leftKey);
   const rightKeyOf = keyGetter(spec.rightKey);
   const probe = spec.rightLookup ?? buildProbe(left, right, leftKeyOf, rightKeyOf);
-  const matched = spec.type === 'full' ? new Set<R>() : undefined;
+  const leftKeys = spec.type === 'full' ? new Set<Scalar>() : undefined;
 
   for (const record of left.values()) {
     const key = leftKeyOf(record);
+    if (key !== undefined) leftKeys?.add(key);
     const matches = key === undefined ? undefined : probe(key);
     const found = matches !== undefined && matches.length > 0;
     switch (spec.type) {
       case 'semi':
-        if (found) yield { left: record };
+        if (found) yield { left: record, matches: null };
         break;
       case 'anti':
-        if (!found) yield { left: record };
+        if (!found) yield { left: record, matches: null };
+        break;
+      case 'inner':
+        if (found) yield { left: record, matches };
         break;
       default:
-        if (found) {
-          for (const match of matches) {
-            matched?.add(match);
-            yield { left: record, right: match };
-          }
-        } else if (spec.type !== 'inner') {
-          yield { left: record, right: null };
-        }
+        yield { left: record, matches: found ? matches : null };
     }
   }
-  if (matched !== undefined) {
-    for (const record of right.values())
-      if (!matched.has(record)) yield { left: null, right: record };
+  if (leftKeys !== undefined) {
+    // A right record is matched exactly when some left record holds its key.
+    for (const record of right.values()) {
+      const key = rightKeyOf(record);
+      if (key === undefined || !leftKeys.has(key)) yield { left: null, matches: [record] };
+    }
   }
 }
 

@@ -1,10 +1,18 @@
-import { hashJoin, type JoinRow, type Relation } from './hash-join';
+import { joinGroups, type JoinGroup, type JoinRow, type Relation } from './hash-join';
 import type { Scalar } from './hash-index';
 import { decodeCursor, encodeCursor, fingerprint, type CursorKey } from './query/cursor';
 import type { FieldPath } from './query/field-path';
 import { compilePredicate, indexableConditions, type Predicate } from './query/filter';
-import { pageInOrder, pageSorted, type Page, type PageRequest } from './query/page';
+import {
+  pageGroups,
+  pageInOrder,
+  pageSorted,
+  type GroupShape,
+  type Page,
+  type PageRequest,
+} from './query/page';
 import { compileProjection } from './query/projection';
+import { QueryError } from './query/query.errors';
 import type { JoinQuery, ListQuery, PagingParams } from './query/query-params';
 import { compileKeyCompare, compileKeyOf, type RowKey, type SortKey } from './query/sort';
 import type { StoredRecord } from './record.types';
@@ -30,7 +38,11 @@ interface Selection {
 }
 
 const ID_PATH: FieldPath = ['id'];
+const LEFT_ID: SortKey = { path: ['left', 'id'], descending: false };
+const RIGHT_ID: SortKey = { path: ['right', 'id'], descending: false };
 const LAST_SEQ = Number.MAX_SAFE_INTEGER;
+/** Most rows a sorted join may order (sorting needs them all at once). */
+export const JOIN_SORT_ROWS_MAX = 250_000;
 
 /**
  * The records of `table` matching `filter`, in insertion order. An equality or `in` condition
@@ -141,6 +153,7 @@ export function executeList(table: Table, query: ListQuery): QueryResult<unknown
 }
 
 type Row = JoinRow<StoredRecord, StoredRecord>;
+type Group = JoinGroup<StoredRecord, StoredRecord>;
 
 /** A page of the join of two tables; see hashJoin for the row order. */
 export function executeJoin(
@@ -157,64 +170,98 @@ export function executeJoin(
   const right = probeRight ? undefined : selectRows(rightTable, query.filters.right);
   const rightTest =
     query.filters.right === undefined ? undefined : compilePredicate(query.filters.right);
+  // Probed keys are remembered: a key shared by many left records is filtered and ordered once.
+  const probed = new Map<Scalar, StoredRecord[]>();
   const rightLookup =
     !probeRight || rightIndex === undefined
       ? undefined
       : (key: Scalar): StoredRecord[] | undefined => {
-          const ids = rightIndex.lookup(key);
-          if (ids === undefined) return undefined;
+          const known = probed.get(key);
+          if (known !== undefined) return known;
           const records: StoredRecord[] = [];
-          for (const id of ids) {
+          for (const id of rightIndex.lookup(key) ?? []) {
             const record = rightTable.get(id);
             if (record !== undefined && (rightTest === undefined || rightTest(record)))
               records.push(record);
           }
           if (records.length > 1)
             records.sort((a, b) => rightTable.seqOf(a.id) - rightTable.seqOf(b.id));
+          probed.set(key, records);
           return records;
         };
 
-  const leftRows = materialise(left.rows);
+  const leftRows = asRelation(materialise(left.rows));
   const rightRows: Relation<StoredRecord> =
     right === undefined
       ? { size: rightTable.size, values: () => [] }
       : asRelation(materialise(right.rows));
-  const rows = hashJoin(asRelation(leftRows), rightRows, {
-    leftKey: keys.leftKey,
-    rightKey: keys.rightKey,
-    type: query.type,
-    rightLookup,
-  });
-
-  const oneSided = query.type === 'semi' || query.type === 'anti';
-  const seqOf = (table: Table, record: StoredRecord | null | undefined) =>
-    record ? table.seqOf(record.id) : -1;
-  const seqKey =
-    query.type === 'right'
-      ? { length: 2, of: (row: Row) => [seqOf(rightTable, row.right), seqOf(leftTable, row.left)] }
-      : oneSided
-        ? { length: 1, of: (row: Row) => [seqOf(leftTable, row.left)] }
-        : {
-            length: 2,
-            of: (row: Row) => [
-              row.left ? seqOf(leftTable, row.left) : LAST_SEQ,
-              seqOf(rightTable, row.right),
-            ],
-          };
-  const tieBreak: SortKey[] = oneSided
-    ? [{ path: ['left', 'id'], descending: false }]
-    : [
-        { path: ['left', 'id'], descending: false },
-        { path: ['right', 'id'], descending: false },
-      ];
-  const { page, nextCursor } = pageRows(rows, query, query.sort, tieBreak, seqKey, {
+  const mirrored = query.type === 'right';
+  const anchorsOnly = query.type === 'semi' || query.type === 'anti';
+  const groups = mirrored
+    ? joinGroups(rightRows, leftRows, {
+        leftKey: keys.rightKey,
+        rightKey: keys.leftKey,
+        type: 'left',
+      })
+    : joinGroups(leftRows, rightRows, {
+        leftKey: keys.leftKey,
+        rightKey: keys.rightKey,
+        type: query.type,
+        rightLookup,
+      });
+  const [anchorTable, matchTable] = mirrored ? [rightTable, leftTable] : [leftTable, rightTable];
+  const shape: GroupShape<Group, Row> = {
+    size: (group) => group.matches?.length ?? 1,
+    keyOf: (group, index) => {
+      const anchor = group.left === null ? LAST_SEQ : anchorTable.seqOf(group.left.id);
+      if (anchorsOnly) return [anchor];
+      return [anchor, group.matches === null ? -1 : matchTable.seqOf(group.matches[index].id)];
+    },
+    rowAt: (group, index) => {
+      if (anchorsOnly) return { left: group.left };
+      const match = group.matches === null ? null : group.matches[index];
+      return mirrored ? { left: match, right: group.left } : { left: group.left, right: match };
+    },
+  };
+  const identity = {
     left: leftTable.name,
     right: rightTable.name,
     keys,
     type: query.type,
     filters: query.filters,
     sort: query.sort,
-  });
+  };
+  const print = fingerprint(identity);
+  let page: Page<Row>;
+  if (query.sort.length === 0) {
+    const after =
+      query.cursor === undefined
+        ? undefined
+        : decodeCursor(query.cursor, print, { kind: 'seq', length: anchorsOnly ? 1 : 2 });
+    page = pageGroups(groups, shape, { ...query, after: after as readonly number[] | undefined });
+  } else {
+    const all = [...groups];
+    const size = all.reduce((sum, group) => sum + shape.size(group), 0);
+    if (size > JOIN_SORT_ROWS_MAX) {
+      throw new QueryError(
+        'sort',
+        `a sorted join may cover at most ${JOIN_SORT_ROWS_MAX} rows, and this one has ${size}: filter the sides, or page in default order`,
+      );
+    }
+    const rows = all.flatMap((group) =>
+      Array.from({ length: shape.size(group) }, (_, i) => shape.rowAt(group, i)),
+    );
+    const keysOfSort = [...query.sort, ...(anchorsOnly ? [LEFT_ID] : [LEFT_ID, RIGHT_ID])];
+    const after =
+      query.cursor === undefined
+        ? undefined
+        : decodeCursor(query.cursor, print, { kind: 'sort', length: keysOfSort.length });
+    page = pageSorted(rows, compileKeyOf(keysOfSort), compileKeyCompare(keysOfSort), {
+      ...query,
+      after: after as RowKey | undefined,
+    });
+  }
+  const nextCursor = page.nextKey === undefined ? undefined : encodeCursor(print, page.nextKey);
 
   const projectLeft =
     query.fields?.left === undefined ? undefined : compileProjection(query.fields.left);

@@ -78,3 +78,63 @@ export function pageSorted<T>(
     nextKey: more && page.length > 0 ? page[page.length - 1].key : undefined,
   };
 }
+
+/** A run of rows sharing an anchor, in key order (a join group). */
+export interface GroupShape<G, T> {
+  size(group: G): number;
+  keyOf(group: G, index: number): readonly number[];
+  rowAt(group: G, index: number): T;
+}
+
+/**
+ * Pages grouped rows in default order without visiting every row: whole groups are counted
+ * and skipped by size, and the cursor is found inside a group by binary search. Keys increase
+ * through each group and from one group to the next.
+ */
+export function pageGroups<G, T>(
+  groups: Iterable<G>,
+  shape: GroupShape<G, T>,
+  { limit, offset, after, count }: PageRequest<readonly number[]>,
+): Page<T> {
+  const out: T[] = [];
+  let total = 0;
+  let toSkip = offset;
+  let more = false;
+  let lastKey: readonly number[] | undefined;
+  for (const group of groups) {
+    const size = shape.size(group);
+    if (size === 0) continue;
+    total += size;
+    if (more) {
+      if (!count) break;
+      continue;
+    }
+    let start = 0;
+    if (after !== undefined) {
+      let low = 0;
+      let high = size;
+      while (low < high) {
+        const middle = (low + high) >>> 1;
+        if (compareSeqKeys(shape.keyOf(group, middle), after) <= 0) low = middle + 1;
+        else high = middle;
+      }
+      start = low;
+    }
+    const available = size - start;
+    if (toSkip >= available) {
+      toSkip -= available;
+      continue;
+    }
+    start += toSkip;
+    toSkip = 0;
+    for (let i = start; i < size; i++) {
+      if (out.length === limit) {
+        more = true;
+        break;
+      }
+      out.push(shape.rowAt(group, i));
+      lastKey = shape.keyOf(group, i);
+    }
+  }
+  return { items: out, total: count ? total : undefined, nextKey: more ? lastKey : undefined };
+}

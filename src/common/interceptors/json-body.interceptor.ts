@@ -1,0 +1,91 @@
+import {
+  type CallHandler,
+  type ExecutionContext,
+  HttpStatus,
+  Injectable,
+  type NestInterceptor,
+} from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import { json } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { from, switchMap, type Observable } from 'rxjs';
+import type { Env } from '../../config/env.validation';
+import { ApiProblemException } from '../problems/api-problem.exception';
+
+type Parser = (req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) => void;
+
+/** body-parser failure types, as clear problems. Others keep their own status. */
+const PARSER_PROBLEMS: Readonly<Record<string, [HttpStatus, string, string]>> = {
+  'entity.parse.failed': [
+    HttpStatus.BAD_REQUEST,
+    'MALFORMED_JSON',
+    'The request body is not valid JSON',
+  ],
+  'entity.too.large': [
+    HttpStatus.PAYLOAD_TOO_LARGE,
+    'PAYLOAD_TOO_LARGE',
+    'The request body is larger than the server accepts',
+  ],
+  'charset.unsupported': [
+    HttpStatus.UNSUPPORTED_MEDIA_TYPE,
+    'UNSUPPORTED_CHARSET',
+    'The request body charset is not supported; send UTF-8',
+  ],
+  'encoding.unsupported': [
+    HttpStatus.UNSUPPORTED_MEDIA_TYPE,
+    'UNSUPPORTED_ENCODING',
+    'The request body Content-Encoding is not supported',
+  ],
+};
+
+/**
+ * Parses JSON bodies (`application/json`, `application/*+json`; at most BODY_LIMIT) once a
+ * route has been found and the guards have passed: a throttled or unauthorised request is
+ * refused before its body is read. Any JSON value is parsed; the route's pipe decides what
+ * it accepts.
+ */
+@Injectable()
+export class JsonBodyInterceptor implements NestInterceptor {
+  private readonly parse: Parser;
+  private readonly limitBytes: number;
+
+  constructor(config: ConfigService<Env, true>) {
+    this.limitBytes = config.get('BODY_LIMIT', { infer: true });
+    this.parse = json({
+      limit: this.limitBytes,
+      strict: false,
+      type: ['application/json', 'application/*+json'],
+    }) as unknown as Parser;
+  }
+
+  intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
+    const http = context.switchToHttp();
+    const req = http.getRequest<IncomingMessage & { body?: unknown }>();
+    if (
+      req.body !== undefined ||
+      req.method === 'GET' ||
+      req.method === 'HEAD' ||
+      req.method === 'DELETE'
+    ) {
+      return next.handle();
+    }
+    return from(this.parseBody(req, http.getResponse<ServerResponse>())).pipe(
+      switchMap(() => next.handle()),
+    );
+  }
+
+  private parseBody(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.parse(req, res, (error?: unknown) => {
+        if (error === undefined || error === null) return resolve();
+        const type = (error as { type?: unknown }).type;
+        const known = typeof type === 'string' ? PARSER_PROBLEMS[type] : undefined;
+        if (known === undefined) return reject(error);
+        const [status, code, detail] = known;
+        const suffix =
+          status === HttpStatus.PAYLOAD_TOO_LARGE ? ` (${this.limitBytes} bytes, BODY_LIMIT)` : '';
+        reject(new ApiProblemException(status, code, detail + suffix));
+      });
+    });
+  }
+}
