@@ -1,6 +1,7 @@
 import type { NestApplicationOptions } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import type { NestExpressApplication } from '@nestjs/platform-express';
+import { answerClientErrors } from './common/http/client-error';
 import { requestContextMiddleware } from './common/middleware/request-context.middleware';
 import { RequestLogger } from './common/logging/request-logger';
 import type { Env } from './config/env.validation';
@@ -17,6 +18,7 @@ export function configureApp(app: NestExpressApplication): NestExpressApplicatio
   const config = app.get<ConfigService<Env, true>>(ConfigService);
   app.disable('x-powered-by');
   app.use(requestContextMiddleware(new RequestLogger(config.get('LOG_FORMAT', { infer: true }))));
+  answerClientErrors(app.getHttpServer());
   setupOpenApi(app);
   return app;
 }

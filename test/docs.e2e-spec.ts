@@ -83,6 +83,50 @@ describe('OpenAPI and docs', () => {
     expect(create.responses['429'].headers['Retry-After']).toBeDefined();
   });
 
+  it('documents X-Request-Id, rate-limit headers, 415 and 500 on every operation that has them', async () => {
+    const { body } = await request(http).get('/docs-json').expect(200);
+
+    for (const [path, item] of Object.entries(
+      body.paths as Record<
+        string,
+        Record<
+          string,
+          {
+            parameters: { name: string }[];
+            responses: Record<string, { headers: Record<string, unknown> }>;
+          }
+        >
+      >,
+    )) {
+      for (const [method, operation] of Object.entries(item)) {
+        expect({
+          path,
+          method,
+          header: operation.parameters.some((p) => p.name === 'X-Request-Id'),
+        }).toEqual({ path, method, header: true });
+        for (const [status, response] of Object.entries(operation.responses)) {
+          expect({ path, method, status, id: Boolean(response.headers?.['X-Request-Id']) }).toEqual(
+            { path, method, status, id: true },
+          );
+        }
+        if (path.startsWith('/api/')) expect(operation.responses['500']).toBeDefined();
+        if (path.startsWith('/api/') && ['post', 'put', 'patch'].includes(method))
+          expect(operation.responses['415']).toBeDefined();
+      }
+    }
+    expect(
+      body.paths['/api/v1/data/{table}/{id}'].get.responses['200'].headers['X-RateLimit-Remaining'],
+    ).toBeDefined();
+    expect(body.components.schemas.UserDto).toMatchObject({
+      additionalProperties: false,
+      properties: { id: { type: 'string' } },
+    });
+    expect(
+      body.paths['/health'].get.responses['200'].content['application/json'].schema.properties
+        .version,
+    ).toBeDefined();
+  });
+
   it('serves Swagger UI at /docs with local assets', async () => {
     const res = await request(http).get('/docs/').expect(200);
 

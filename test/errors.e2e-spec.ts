@@ -1,4 +1,5 @@
 import type { NestExpressApplication } from '@nestjs/platform-express';
+import { connect, type AddressInfo } from 'node:net';
 import request from 'supertest';
 import { createTestApp, PROBLEM_JSON } from './helpers/test-app';
 
@@ -104,6 +105,28 @@ describe('Errors', () => {
     const res = await request(http).get('/api/v1/data/base/%E0%A4%A');
 
     expect(res.status).toBe(400);
+  });
+
+  it('answers requests Node cannot parse with a problem and a request id', async () => {
+    await app.listen(0, '127.0.0.1');
+    const { port } = app.getHttpServer().address() as AddressInfo;
+    const raw = await new Promise<string>((resolve, reject) => {
+      const socket = connect(port, '127.0.0.1', () =>
+        socket.write('FOO /api/v1/data/base HTTP/1.1\r\nHost: x\r\n\r\n'),
+      );
+      let data = '';
+      socket.on('data', (chunk) => (data += chunk.toString()));
+      socket.on('end', () => resolve(data));
+      socket.on('error', reject);
+    });
+
+    expect(raw).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
+    expect(raw).toMatch(/\r\nContent-Type: application\/problem\+json\r\n/);
+    expect(raw).toMatch(/\r\nX-Request-Id: [0-9a-f-]{36}\r\n/);
+    expect(JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4))).toMatchObject({
+      status: 400,
+      code: 'MALFORMED_REQUEST',
+    });
   });
 
   it('sends no X-Powered-By and always an X-Request-Id', async () => {

@@ -123,6 +123,11 @@ describe('Records API', () => {
       ['an empty full_name', { ...ada, full_name: '' }, ['full_name']],
       ['a missing field', { email: ada.email, age: 1 }, ['full_name']],
       ['an unknown field', { ...ada, admin: true }, ['admin']],
+      [
+        'fields named like Object methods',
+        { ...ada, toString: 1, constructor: { a: 1 }, valueOf: 2 },
+        ['toString', 'constructor', 'valueOf'],
+      ],
       ['several bad fields', { email: 1, full_name: 2, age: -1 }, ['email', 'full_name', 'age']],
     ])('rejects users with %s, naming each bad field', async (_name, body, fields) => {
       const res = await request(http).post('/api/v1/data/users').send(body).expect(400);
@@ -139,6 +144,8 @@ describe('Records API', () => {
       ['quantity "2"', { ...order, quantity: '2' }, 'quantity'],
       ['a negative total_price', { ...order, total_price: -1 }, 'total_price'],
       ['a date without a time', { ...order, order_date: '2026-11-25' }, 'order_date'],
+      ['a date-time without seconds', { ...order, order_date: '2026-11-25T20:00Z' }, 'order_date'],
+      ['a date-time without a zone', { ...order, order_date: '2026-11-25T20:00:00' }, 'order_date'],
       ['a non-date', { ...order, order_date: 'tomorrow' }, 'order_date'],
       ['a user_id that is not an id', { ...order, user_id: 'a b' }, 'user_id'],
       ['an empty product_name', { ...order, product_name: '' }, 'product_name'],

@@ -33,8 +33,15 @@ describe('Throttling', () => {
   });
 
   it('throttles before reading the body: a malformed or oversized body over the limit is a 429', async () => {
-    await request(http).post('/api/v1/data/t').set('Content-Type', 'application/json').send('{bad').expect(429);
-    await request(http).post('/api/v1/data/t').send({ big: 'x'.repeat(2_000_000) }).expect(429);
+    await request(http)
+      .post('/api/v1/data/t')
+      .set('Content-Type', 'application/json')
+      .send('{bad')
+      .expect(429);
+    await request(http)
+      .post('/api/v1/data/t')
+      .send({ big: 'x'.repeat(2_000_000) })
+      .expect(429);
   });
 
   it('never throttles health or docs', async () => {

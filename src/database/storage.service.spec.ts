@@ -60,7 +60,7 @@ describe('StorageService', () => {
       expect(record.updated_at).toBe(record.created_at);
     });
 
-    it.each([[42], [''], ['has space'], ['a'.repeat(129)], [null]])(
+    it.each([[42], [''], ['has space'], ['a'.repeat(129)], [null], ['.'], ['..']])(
       'rejects the id %j',
       async (id) => {
         await expect(storage().create('items', { id } as JsonObject)).rejects.toBeInstanceOf(

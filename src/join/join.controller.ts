@@ -4,6 +4,7 @@ import { ApiPagingQuery, PAGE_HEADERS } from '../common/decorators/api-list-quer
 import { ApiProblems } from '../common/decorators/api-problems.decorator';
 import type { HeaderSink } from '../common/http/header-sink';
 import { JOIN_TYPES } from '../database/hash-join';
+import { FIELD_PATH_PATTERN } from '../database/names';
 import { parseFieldPath } from '../database/query/field-path';
 import type { JoinQuery, RawQuery } from '../database/query/query-params';
 import { StorageService } from '../database/storage.service';
@@ -29,14 +30,14 @@ export class JoinController {
   @ApiQuery({
     name: 'leftKey',
     required: false,
-    schema: { type: 'string' },
+    schema: { type: 'string', pattern: FIELD_PATH_PATTERN.source },
     example: 'id',
     description: 'Field of the left table (default: key)',
   })
   @ApiQuery({
     name: 'rightKey',
     required: false,
-    schema: { type: 'string' },
+    schema: { type: 'string', pattern: FIELD_PATH_PATTERN.source },
     example: 'user_id',
     description: 'Field of the right table (default: key)',
   })

@@ -46,7 +46,7 @@ import { ListQueryPipe } from './pipes/list-query.pipe';
 import { RecordOrBatchPipe } from './pipes/record-or-batch.pipe';
 
 const ONE_RECORD = {
-  oneOf: [
+  anyOf: [
     { $ref: getSchemaPath(UserDto) },
     { $ref: getSchemaPath(OrderDto) },
     { type: 'object', additionalProperties: true },
@@ -58,7 +58,7 @@ const RECORD_BODY = {
     'are typed (see UserDto and OrderDto: no coercion, no unknown fields); any other table accepts any ' +
     'object. `id` (a string) is optional; `created_at` and `updated_at` are set by the server and ' +
     'ignored in bodies.',
-  schema: { oneOf: [...ONE_RECORD.oneOf, { type: 'array', items: ONE_RECORD }] },
+  schema: { anyOf: [...ONE_RECORD.anyOf, { type: 'array', items: ONE_RECORD }] },
   examples: {
     user: { value: { id: 'u1', email: 'ada@example.com', full_name: 'Ada Lovelace', age: 36 } },
     order: {

@@ -7,9 +7,11 @@ function fakeResponse() {
   const res = new EventEmitter() as EventEmitter & {
     headers: Record<string, string>;
     statusCode: number;
+    writableFinished: boolean;
   };
   res.headers = {};
   res.statusCode = 200;
+  res.writableFinished = true;
   return Object.assign(res, {
     setHeader: (name: string, value: string) => (res.headers[name] = value),
   });
@@ -33,11 +35,24 @@ describe('requestContextMiddleware', () => {
     expect(log).not.toHaveBeenCalled();
 
     res.statusCode = 404;
-    res.emit('finish');
-    res.emit('finish');
+    res.emit('close');
+    res.emit('close');
 
     expect(log).toHaveBeenCalledTimes(1);
     expect(log).toHaveBeenCalledWith(req, 404, expect.objectContaining({ id: 'abc-1' }));
+  });
+
+  it('logs 499 when the client closes before the response is complete', () => {
+    const logger = new RequestLogger('text');
+    const log = jest.spyOn(logger, 'log').mockImplementation(() => undefined);
+    const req = { headers: {}, method: 'POST', url: '/x' } as unknown as IncomingMessage;
+    const res = fakeResponse();
+    res.writableFinished = false;
+
+    requestContextMiddleware(logger)(req, res as unknown as ServerResponse, () => undefined);
+    res.emit('close');
+
+    expect(log).toHaveBeenCalledWith(req, 499, expect.any(Object));
   });
 
   it.each([['has space'], ['x'.repeat(129)], ['line\nbreak']])(
