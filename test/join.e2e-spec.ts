@@ -106,6 +106,145 @@ describe('GET /api/v1/join/:left/:right/:key', () => {
     expect(res.body).toMatchObject({ status, code });
   });
 
+  describe('types, per-side filters, projection, sort and cursors', () => {
+    const pairs = (res: request.Response) =>
+      (res.body as { left: { id: string } | null; right?: { id: string } | null }[]).map((row) =>
+        'right' in row ? [row.left?.id ?? null, row.right?.id ?? null] : [row.left?.id],
+      );
+    const join = (query: string) =>
+      request(http).get(
+        `/api/v1/join/people/purchases/id?rightKey=user_id&fields=left.id,right.id&${query}`,
+      );
+
+    beforeAll(async () => {
+      await post('purchases', { id: 'o4', user_id: 'nobody', name: 'orphan' });
+    });
+
+    it.each([
+      [
+        'inner',
+        [
+          ['p1', 'o1'],
+          ['p1', 'o3'],
+          ['p2', 'o2'],
+        ],
+      ],
+      [
+        'left',
+        [
+          ['p1', 'o1'],
+          ['p1', 'o3'],
+          ['p2', 'o2'],
+          ['p3', null],
+        ],
+      ],
+      [
+        'right',
+        [
+          ['p1', 'o1'],
+          ['p2', 'o2'],
+          ['p1', 'o3'],
+          [null, 'o4'],
+        ],
+      ],
+      [
+        'full',
+        [
+          ['p1', 'o1'],
+          ['p1', 'o3'],
+          ['p2', 'o2'],
+          ['p3', null],
+          [null, 'o4'],
+        ],
+      ],
+      ['semi', [['p1'], ['p2']]],
+      ['anti', [['p3']]],
+    ])('type=%s', async (type, expected) => {
+      const res = await join(`type=${type}`).expect(200);
+
+      expect(pairs(res)).toEqual(expected);
+      expect(res.headers['x-total-count']).toBe(String(expected.length));
+    });
+
+    it('filters each side before joining', async () => {
+      expect(pairs(await join('right.name=third').expect(200))).toEqual([['p1', 'o3']]);
+      expect(pairs(await join('type=left&right.name=third').expect(200))).toEqual([
+        ['p1', 'o3'],
+        ['p2', null],
+        ['p3', null],
+      ]);
+      expect(pairs(await join('left.name=in.(Bob,Cy)&type=left').expect(200))).toEqual([
+        ['p2', 'o2'],
+        ['p3', null],
+      ]);
+      expect(pairs(await join('left.or=(name.eq.Ada,name.eq.Cy)').expect(200))).toEqual([
+        ['p1', 'o1'],
+        ['p1', 'o3'],
+      ]);
+    });
+
+    it('projects each side and keeps right: null', async () => {
+      const res = await request(http)
+        .get(
+          '/api/v1/join/people/purchases/id?rightKey=user_id&type=left&fields=left.name,right.name&left.id=p3',
+        )
+        .expect(200);
+
+      expect(res.body).toEqual([{ left: { name: 'Cy' }, right: null }]);
+    });
+
+    it('sorts on either side, and pages with cursors', async () => {
+      expect(pairs(await join('sort=-right.name').expect(200))).toEqual([
+        ['p1', 'o3'],
+        ['p2', 'o2'],
+        ['p1', 'o1'],
+      ]);
+      const seen: unknown[] = [];
+      let url: string | undefined =
+        '/api/v1/join/people/purchases/id?rightKey=user_id&type=full&fields=left.id,right.id&limit=2';
+      while (url !== undefined) {
+        const res = await request(http).get(url).expect(200);
+        seen.push(...pairs(res));
+        url = /^<([^>]+)>/.exec((res.headers.link as string | undefined) ?? '')?.[1];
+      }
+      expect(seen).toEqual([
+        ['p1', 'o1'],
+        ['p1', 'o3'],
+        ['p2', 'o2'],
+        ['p3', null],
+        [null, 'o4'],
+      ]);
+    });
+
+    it('probes a right index when one fits, with the same rows', async () => {
+      const before = await join('type=left').expect(200);
+      await request(http)
+        .post('/api/v1/tables/purchases/indexes')
+        .send({ field: 'user_id' })
+        .expect(201);
+
+      const after = await join('type=left').expect(200);
+
+      expect(after.body).toEqual(before.body);
+      expect(before.headers['x-query-plan']).toBe('left=scan; right=scan; join=hash');
+      expect(after.headers['x-query-plan']).toBe(
+        'left=scan; right=probe; join=index(right.user_id)',
+      );
+      await request(http).delete('/api/v1/tables/purchases/indexes/user_id').expect(204);
+    });
+
+    it.each(['age=gt.1', 'sort=name', 'fields=name', 'fields=left', 'middle.x=1'])(
+      'refuses %s: a join names the side',
+      async (query) => {
+        const res = await request(http)
+          .get(`/api/v1/join/people/purchases/id?${query}`)
+          .expect(400);
+
+        expect(res.body.code).toBe('INVALID_QUERY');
+      },
+    );
+  });
+
   it('accepts up to 10000 rows per page', async () => {
     await request(http).get('/api/v1/join/people/teams/team?limit=10000').expect(200);
   });
