@@ -54,3 +54,9 @@ export class CapturingLogger implements LoggerService {
 }
 
 export const PROBLEM_JSON = /^application\/problem\+json$/;
+
+/** The URL of the next page from a response's `Link: <…>; rel="next"`, if any. */
+export function nextPageUrl(res: { headers: Record<string, unknown> }): string | undefined {
+  const link = res.headers.link;
+  return typeof link === 'string' ? /^<([^>]+)>; rel="next"$/.exec(link)?.[1] : undefined;
+}
