@@ -17,6 +17,9 @@ export const APP_OPTIONS: NestApplicationOptions = { bodyParser: false, abortOnE
 export function configureApp(app: NestExpressApplication): NestExpressApplication {
   const config = app.get<ConfigService<Env, true>>(ConfigService);
   app.disable('x-powered-by');
+  // Single-record responses carry memdb's own strong ETag; hashing every other body for a weak
+  // one would only cost time on every request.
+  app.set('etag', false);
   app.use(requestContextMiddleware(new RequestLogger(config.get('LOG_FORMAT', { infer: true }))));
   answerClientErrors(app.getHttpServer());
   setupOpenApi(app);
