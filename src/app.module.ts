@@ -3,6 +3,9 @@ import { ConfigModule, ConfigService } from '@nestjs/config';
 import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR, APP_PIPE } from '@nestjs/core';
 import { ThrottlerGuard, ThrottlerModule } from '@nestjs/throttler';
 import { ProblemDetailsFilter } from './common/filters/problem-details.filter';
+import { ApiKeyGuard } from './common/guards/api-key.guard';
+import { BoundedThrottlerStorage } from './common/throttling/bounded-throttler.storage';
+import { RateLimitModule } from './common/throttling/rate-limit.module';
 import { JsonBodyInterceptor } from './common/interceptors/json-body.interceptor';
 import { LoggingInterceptor } from './common/interceptors/logging.interceptor';
 import { createValidationPipe } from './common/validation/validation.pipe';
@@ -24,11 +27,13 @@ import { TablesModule } from './tables/tables.module';
       validate: validateEnv,
     }),
     ThrottlerModule.forRootAsync({
-      inject: [ConfigService],
-      useFactory: (config: ConfigService<Env, true>) => {
+      imports: [RateLimitModule],
+      inject: [ConfigService, BoundedThrottlerStorage],
+      useFactory: (config: ConfigService<Env, true>, storage: BoundedThrottlerStorage) => {
         const limit = config.get('THROTTLE_LIMIT', { infer: true });
         return {
           throttlers: [{ limit, ttl: config.get('THROTTLE_TTL_MS', { infer: true }) }],
+          storage,
           // THROTTLE_LIMIT=0 turns throttling off.
           skipIf: () => limit === 0,
           // One budget per client across all routes (the default keys by route as well).
@@ -51,7 +56,9 @@ import { TablesModule } from './tables/tables.module';
   ],
   providers: [
     { provide: APP_PIPE, useFactory: createValidationPipe },
+    // Throttling first: it also limits how fast one client can guess keys.
     { provide: APP_GUARD, useClass: ThrottlerGuard },
+    { provide: APP_GUARD, useClass: ApiKeyGuard },
     { provide: APP_FILTER, useClass: ProblemDetailsFilter },
     { provide: APP_INTERCEPTOR, useClass: LoggingInterceptor },
     { provide: APP_INTERCEPTOR, useClass: JsonBodyInterceptor },

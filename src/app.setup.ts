@@ -1,11 +1,39 @@
 import type { NestApplicationOptions } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
+import helmet from 'helmet';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { answerClientErrors } from './common/http/client-error';
 import { requestContextMiddleware } from './common/middleware/request-context.middleware';
 import { RequestLogger } from './common/logging/request-logger';
 import type { Env } from './config/env.validation';
 import { setupOpenApi } from './docs/openapi';
+
+/**
+ * Helmet's defaults, loosened only as far as Swagger UI (/docs) and ReDoc (/redoc) need:
+ * their inline styles, data: images and fonts, and ReDoc's blob: worker. Scripts stay 'self'.
+ */
+const CONTENT_SECURITY_POLICY = {
+  defaultSrc: ["'self'"],
+  scriptSrc: ["'self'"],
+  styleSrc: ["'self'", "'unsafe-inline'"],
+  imgSrc: ["'self'", 'data:'],
+  fontSrc: ["'self'", 'data:'],
+  workerSrc: ["'self'", 'blob:'],
+  connectSrc: ["'self'"],
+  objectSrc: ["'none'"],
+  frameAncestors: ["'none'"],
+};
+
+/** Response headers a cross-origin client may read. */
+const EXPOSED_HEADERS = [
+  'X-Total-Count',
+  'Link',
+  'ETag',
+  'Location',
+  'X-Request-Id',
+  'X-Query-Plan',
+  'Retry-After',
+];
 
 /** Nest's own body parsers are off: memdb parses JSON only, after routing and guards (JsonBodyInterceptor). */
 export const APP_OPTIONS: NestApplicationOptions = { bodyParser: false, abortOnError: false };
@@ -17,11 +45,18 @@ export const APP_OPTIONS: NestApplicationOptions = { bodyParser: false, abortOnE
 export function configureApp(app: NestExpressApplication): NestExpressApplication {
   const config = app.get<ConfigService<Env, true>>(ConfigService);
   app.disable('x-powered-by');
+  const trustProxy = config.get('TRUST_PROXY', { infer: true });
+  if (trustProxy !== undefined) app.set('trust proxy', trustProxy);
   // Single-record responses carry memdb's own strong ETag; hashing every other body for a weak
   // one would only cost time on every request.
   app.set('etag', false);
   app.use(requestContextMiddleware(new RequestLogger(config.get('LOG_FORMAT', { infer: true }))));
+  app.use(helmet({ contentSecurityPolicy: { directives: CONTENT_SECURITY_POLICY } }));
+  const origins = config.get('CORS_ORIGINS', { infer: true });
+  if (origins !== undefined) {
+    app.enableCors({ origin: origins, exposedHeaders: EXPOSED_HEADERS, maxAge: 600 });
+  }
   answerClientErrors(app.getHttpServer());
-  setupOpenApi(app);
+  if (config.get('DOCS_ENABLED', { infer: true })) setupOpenApi(app);
   return app;
 }

@@ -11,6 +11,10 @@ describe('validateEnv', () => {
       LOG_FORMAT: 'text',
       LOCK_TIMEOUT_MS: 5000,
       BULK_MAX: 1000,
+      MAX_DEPTH: 32,
+      MAX_RESULT_ROWS: 100_000,
+      DOCS_ENABLED: true,
+      THROTTLE_MAX_CLIENTS: 100_000,
     });
   });
 
@@ -44,9 +48,43 @@ describe('validateEnv', () => {
     ['LOG_LEVEL', 'loud'],
     ['LOG_FORMAT', 'xml'],
     ['MAX_MEMORY_MB', '1'],
+    ['MAX_DEPTH', '0'],
+    ['DOCS_ENABLED', 'yes'],
+    ['CORS_ORIGINS', 'example.com'],
+    ['TRUST_PROXY', '10.0.0.0/99'],
+    ['TRUST_PROXY', 'proxy.local'],
   ])('stops on %s=%s with a message naming the variable', (key, value) => {
     expect(() => validateEnv({ [key]: value })).toThrow(
       new RegExp(`Invalid configuration:[\\s\\S]*${key}=`),
     );
+  });
+
+  it('parses API_KEYS, CORS_ORIGINS and TRUST_PROXY', () => {
+    const env = validateEnv({
+      API_KEYS: 'reader-key-0123456789:read, admin-key-0123456789:admin',
+      CORS_ORIGINS: 'https://app.example.com,http://localhost:3000',
+      TRUST_PROXY: '10.0.0.0/8,loopback',
+    });
+
+    expect(env.API_KEYS).toEqual([
+      { key: 'reader-key-0123456789', role: 'read' },
+      { key: 'admin-key-0123456789', role: 'admin' },
+    ]);
+    expect(env.CORS_ORIGINS).toEqual(['https://app.example.com', 'http://localhost:3000']);
+    expect(validateEnv({ TRUST_PROXY: '1' }).TRUST_PROXY).toBe(1);
+  });
+
+  it.each([
+    'short:read',
+    'a-long-enough-key-123:root',
+    'a-long-enough-key-123:read,a-long-enough-key-123:admin',
+    'no-role-here-123456',
+  ])('refuses API_KEYS=%s without echoing it', (value) => {
+    expect(() => validateEnv({ API_KEYS: value })).toThrow(/API_KEYS=<redacted>/);
+    try {
+      validateEnv({ API_KEYS: value });
+    } catch (error) {
+      expect((error as Error).message).not.toContain(value.split(':')[0]);
+    }
   });
 });

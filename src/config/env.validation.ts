@@ -1,14 +1,21 @@
 import { plainToInstance } from 'class-transformer';
 import {
+  ArrayNotEmpty,
+  IsArray,
+  IsBoolean,
   IsIn,
   IsInt,
   IsOptional,
   IsString,
+  Matches,
   Max,
   Min,
   MinLength,
+  Validate,
   validateSync,
 } from 'class-validator';
+import { API_KEYS_RULE, parseApiKeys, type ApiKey } from './api-keys';
+import { TrustProxyRule } from './trust-proxy.rule';
 import { Transform } from 'class-transformer';
 import { parseByteSize } from './byte-size';
 
@@ -69,14 +76,74 @@ export class Env {
   @Min(1)
   LOCK_TIMEOUT_MS = 5000;
 
-  /** Heap budget in MiB; readiness fails above it. Unset: 90% of V8's heap limit. */
+  /**
+   * Heap budget in MiB: above it writes are refused (507) and readiness fails, while reads,
+   * deletes and liveness keep working. Unset: 75% of V8's heap limit.
+   */
   @IsOptional()
   @IsInt()
   @Min(16)
   MAX_MEMORY_MB?: number;
+
+  /** Deepest nesting of a JSON body. @default 32 */
+  @IsInt()
+  @Min(1)
+  @Max(256)
+  MAX_DEPTH = 32;
+
+  /** Most rows a query may hold at once (offset + limit of a sorted page, a page of a join). @default 100000 */
+  @IsInt()
+  @Min(1000)
+  MAX_RESULT_ROWS = 100_000;
+
+  /**
+   * API keys as `key:role` pairs, comma-separated; roles `read`, `write`, `admin`. Unset: the
+   * API is open (a warning is logged at start). Keys are 16 to 256 characters.
+   */
+  @IsOptional()
+  @Transform(({ value }) => (typeof value === 'string' ? parseApiKeys(value) : value))
+  @IsArray({ message: API_KEYS_RULE })
+  @ArrayNotEmpty({ message: API_KEYS_RULE })
+  API_KEYS?: ApiKey[];
+
+  /** Serve /docs, /docs-json and /redoc. @default true */
+  @Transform(({ value }) => (value === 'true' ? true : value === 'false' ? false : value))
+  @IsBoolean({ message: 'DOCS_ENABLED must be true or false' })
+  DOCS_ENABLED = true;
+
+  /** Origins allowed by CORS, comma-separated (`https://app.example.com`); unset: no CORS. */
+  @IsOptional()
+  @Transform(({ value }) =>
+    typeof value === 'string' ? value.split(',').map((origin) => origin.trim()) : value,
+  )
+  @IsArray()
+  @Matches(/^https?:\/\/[A-Za-z0-9.-]+(:\d{1,5})?$/, {
+    each: true,
+    message: 'CORS_ORIGINS must list origins such as https://app.example.com',
+  })
+  CORS_ORIGINS?: string[];
+
+  /**
+   * Which proxies to trust for X-Forwarded-For: a hop count (`1`) or addresses and subnets
+   * (`10.0.0.0/8,loopback`). Unset: none, so the client is the TCP peer.
+   */
+  @IsOptional()
+  @Transform(({ value }) =>
+    typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value,
+  )
+  @Validate(TrustProxyRule)
+  TRUST_PROXY?: number | string;
+
+  /** Most client counters the rate limiter keeps; the oldest are dropped beyond it. @default 100000 */
+  @IsInt()
+  @Min(100)
+  THROTTLE_MAX_CLIENTS = 100_000;
 }
 
 const NUMERIC_KEYS = new Set<string>([
+  'MAX_DEPTH',
+  'MAX_RESULT_ROWS',
+  'THROTTLE_MAX_CLIENTS',
   'PORT',
   'THROTTLE_LIMIT',
   'THROTTLE_TTL_MS',
@@ -85,6 +152,10 @@ const NUMERIC_KEYS = new Set<string>([
   'MAX_MEMORY_MB',
 ]);
 const INTEGER = /^-?\d+$/;
+/** Settings without a default (absent from `new Env()`). */
+const OPTIONAL_KEYS = ['HOST', 'MAX_MEMORY_MB', 'API_KEYS', 'CORS_ORIGINS', 'TRUST_PROXY'];
+/** Never echoed in error messages. */
+const SECRET_KEYS = new Set(['API_KEYS']);
 
 /**
  * Validates the environment at start. Empty values count as unset; numbers must be plain
@@ -93,7 +164,7 @@ const INTEGER = /^-?\d+$/;
  */
 export function validateEnv(raw: Record<string, unknown>): Env {
   const known: Record<string, unknown> = {};
-  for (const key of new Set([...Object.keys(new Env()), 'HOST', 'MAX_MEMORY_MB'])) {
+  for (const key of new Set([...Object.keys(new Env()), ...OPTIONAL_KEYS])) {
     const value = raw[key];
     if (value === undefined || value === '') continue;
     known[key] =
@@ -104,9 +175,10 @@ export function validateEnv(raw: Record<string, unknown>): Env {
   const env = plainToInstance(Env, known);
   const errors = validateSync(env, { forbidUnknownValues: true });
   if (errors.length > 0) {
-    const lines = errors.map(
-      (e) =>
-        `  ${e.property}=${JSON.stringify(e.value)}: ${Object.values(e.constraints ?? {}).join('; ')}`,
+    const lines = errors.map((e) =>
+      SECRET_KEYS.has(e.property)
+        ? `  ${e.property}=<redacted>: ${Object.values(e.constraints ?? {}).join('; ')}`
+        : `  ${e.property}=${JSON.stringify(e.value)}: ${Object.values(e.constraints ?? {}).join('; ')}`,
     );
     throw new Error(`Invalid configuration:\n${lines.join('\n')}`);
   }

@@ -1,7 +1,10 @@
 import { readFileSync } from 'node:fs';
-import { Controller, Get, Header } from '@nestjs/common';
+import { Controller, Get, Header, NotFoundException } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
 import { ApiExcludeController } from '@nestjs/swagger';
 import { SkipThrottle } from '@nestjs/throttler';
+import { Public } from '../common/decorators/access.decorator';
+import type { Env } from '../config/env.validation';
 import { OPENAPI_JSON_PATH } from './openapi';
 
 const REDOC_BUNDLE = readFileSync(require.resolve('redoc/bundles/redoc.standalone.js'));
@@ -22,11 +25,19 @@ const REDOC_PAGE = `<!DOCTYPE html>
 /** ReDoc at /redoc, its bundle served from the `redoc` npm package: no CDN. */
 @ApiExcludeController()
 @SkipThrottle()
+@Public()
 @Controller('redoc')
 export class DocsController {
+  private readonly enabled: boolean;
+
+  constructor(config: ConfigService<Env, true>) {
+    this.enabled = config.get('DOCS_ENABLED', { infer: true });
+  }
+
   @Get()
   @Header('Content-Type', 'text/html; charset=utf-8')
   page(): string {
+    this.assertEnabled();
     return REDOC_PAGE;
   }
 
@@ -34,6 +45,13 @@ export class DocsController {
   @Header('Content-Type', 'text/javascript; charset=utf-8')
   @Header('Cache-Control', 'public, max-age=86400')
   bundle(): Buffer {
+    this.assertEnabled();
     return REDOC_BUNDLE;
+  }
+
+  /** DOCS_ENABLED=false: the docs routes answer as if they did not exist. */
+  private assertEnabled(): void {
+    if (!this.enabled)
+      throw new NotFoundException('The API documentation is turned off (DOCS_ENABLED=false)');
   }
 }

@@ -10,6 +10,7 @@ import {
   type HealthIndicatorResult,
 } from '@nestjs/terminus';
 import { SkipThrottle } from '@nestjs/throttler';
+import { Public } from '../common/decorators/access.decorator';
 import { SkipRequestLog } from '../common/decorators/skip-request-log.decorator';
 import { APP_INFO } from '../config/app-info';
 import type { Env } from '../config/env.validation';
@@ -20,6 +21,7 @@ import { withVersion, type VersionedHealth } from './versioned-health';
 /** Kubernetes probes. Never throttled; logged at verbose level only. */
 @ApiTags('health')
 @SkipThrottle()
+@Public()
 @SkipRequestLog()
 @UseFilters(HealthCheckFilter)
 @Controller('health')

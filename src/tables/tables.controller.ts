@@ -16,6 +16,7 @@ import {
   ApiOperation,
   ApiTags,
 } from '@nestjs/swagger';
+import { RequiresRole } from '../common/decorators/access.decorator';
 import { ApiProblems } from '../common/decorators/api-problems.decorator';
 import type { HeaderSink } from '../common/http/header-sink';
 import type { IndexInfo } from '../database/table';
@@ -67,6 +68,7 @@ export class TablesController {
   @HttpCode(HttpStatus.NO_CONTENT)
   @ApiOperation({ summary: 'Drop a table and all its records' })
   @ApiNoContentResponse({ description: 'Dropped' })
+  @RequiresRole('admin')
   @ApiProblems(400, 404, 503)
   async drop(@Param() { table }: TableParamsDto): Promise<void> {
     await this.storage.dropTable(table);
@@ -81,6 +83,7 @@ export class TablesController {
       'are not indexed and never conflict.',
   })
   @ApiCreatedResponse({ type: IndexDto })
+  @RequiresRole('admin')
   @ApiProblems(400, 404, 409, 503)
   createIndex(
     @Param() { table }: TableParamsDto,
@@ -101,6 +104,7 @@ export class TablesController {
   @HttpCode(HttpStatus.NO_CONTENT)
   @ApiOperation({ summary: 'Drop an index' })
   @ApiNoContentResponse({ description: 'Dropped' })
+  @RequiresRole('admin')
   @ApiProblems(400, 404, 503)
   async dropIndex(@Param() { table, field }: IndexParamsDto): Promise<void> {
     await this.storage.dropIndex(table, field);

@@ -1,5 +1,6 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter, Logger } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
+import { ApiProblemException } from '../problems/api-problem.exception';
 import { INTERNAL_ERROR, PROBLEM_CONTENT_TYPE, toProblem } from '../problems/problem-details';
 
 /** Answers every error as RFC 9457 problem details; logs unexpected faults with their stack. */
@@ -33,6 +34,10 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     // Written raw: adapters' reply() would reset the media type of error objects to
     // application/json, and Express's send() would append a charset parameter.
     httpAdapter.status(response, problem.status);
+    if (exception instanceof ApiProblemException && exception.headers) {
+      for (const [name, value] of Object.entries(exception.headers))
+        httpAdapter.setHeader(response, name, value);
+    }
     httpAdapter.setHeader(response, 'Content-Type', PROBLEM_CONTENT_TYPE);
     httpAdapter.end(response, JSON.stringify(problem));
   }

@@ -12,6 +12,15 @@ import { from, switchMap, type Observable } from 'rxjs';
 import type { Env } from '../../config/env.validation';
 import { ApiProblemException } from '../problems/api-problem.exception';
 
+/** application/json and the +json types (merge-patch+json…), with parameters. */
+const JSON_TYPE = /^application\/([a-z0-9.+-]*\+)?json\s*(;|$)/i;
+
+/** A body is announced by a non-zero Content-Length or by Transfer-Encoding. */
+function hasBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}
+
 type Parser = (req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) => void;
 
 /** body-parser failure types, as clear problems. Others keep their own status. */
@@ -55,6 +64,11 @@ export class JsonBodyInterceptor implements NestInterceptor {
       limit: this.limitBytes,
       strict: false,
       type: ['application/json', 'application/*+json'],
+      verify: (_req, _res, buffer) => {
+        // A chunked body that turns out empty is no body (not `{}`).
+        if (buffer.length === 0)
+          throw Object.assign(new Error('empty body'), { type: 'entity.empty' });
+      },
     }) as unknown as Parser;
   }
 

@@ -1,5 +1,7 @@
+import type { ConfigService } from '@nestjs/config';
+import type { Env } from '../../config/env.validation';
 import { ApiProblemException } from '../problems/api-problem.exception';
-import { JsonObjectPipe, MAX_JSON_DEPTH } from './json-object.pipe';
+import { JSON_LIMITS, JsonObjectPipe } from './json-object.pipe';
 
 function nested(depth: number): unknown {
   let value: unknown = 1;
@@ -7,11 +9,18 @@ function nested(depth: number): unknown {
   return value;
 }
 
-describe('JsonObjectPipe', () => {
-  const pipe = new JsonObjectPipe();
+const config = (maxDepth: number) =>
+  ({
+    get: (key: string) => (key === 'MAX_DEPTH' ? maxDepth : undefined),
+  }) as unknown as ConfigService<Env, true>;
 
-  it('passes plain objects through unchanged', () => {
-    const body = { a: [1, { b: null }], constructor: 'x' };
+describe('JsonObjectPipe', () => {
+  const pipe = new JsonObjectPipe(config(32));
+
+  it('passes plain objects through unchanged, constructor and prototype members included', () => {
+    const body = JSON.parse(
+      '{"a":[1,{"b":null}],"constructor":{"prototype":{"x":1}},"s":"\\ud800"}',
+    );
 
     expect(pipe.transform(body)).toBe(body);
   });
@@ -23,9 +32,10 @@ describe('JsonObjectPipe', () => {
     },
   );
 
-  it('accepts nesting up to MAX_JSON_DEPTH and rejects one level more', () => {
-    expect(() => pipe.transform(nested(MAX_JSON_DEPTH))).not.toThrow();
-    expect(() => pipe.transform(nested(MAX_JSON_DEPTH + 1))).toThrow(/nested deeper than 32/);
+  it('accepts nesting up to MAX_DEPTH and rejects one level more', () => {
+    expect(() => pipe.transform(nested(32))).not.toThrow();
+    expect(() => pipe.transform(nested(33))).toThrow(/nested deeper than 32/);
+    expect(() => new JsonObjectPipe(config(3)).transform(nested(4))).toThrow(/deeper than 3/);
   });
 
   it('rejects very deep bodies without overflowing the stack', () => {
@@ -35,5 +45,27 @@ describe('JsonObjectPipe', () => {
   it('rejects __proto__ members at any depth, in arrays too', () => {
     expect(() => pipe.transform(JSON.parse('{"__proto__":{"x":1}}'))).toThrow(/__proto__/);
     expect(() => pipe.transform(JSON.parse('{"a":[{"__proto__":1}]}'))).toThrow(/a\[0\]/);
+  });
+
+  it.each([
+    ['a number beyond double range', '{"n":1e999}', /out of range/],
+    ['a member name with a lone surrogate', '{"\\ud800":1}', /lone surrogate/],
+    [
+      'an over-long member name',
+      `{"${'k'.repeat(JSON_LIMITS.keyLength + 1)}":1}`,
+      /longer than 256/,
+    ],
+    [
+      'an over-long string',
+      `{"s":"${'x'.repeat(JSON_LIMITS.stringLength + 1)}"}`,
+      /longer than 1048576/,
+    ],
+    [
+      'too many members',
+      JSON.stringify(Object.fromEntries(Array.from({ length: 10_001 }, (_, i) => [`k${i}`, i]))),
+      /more than 10000/,
+    ],
+  ])('rejects %s', (_name, json, message) => {
+    expect(() => pipe.transform(JSON.parse(json))).toThrow(message);
   });
 });

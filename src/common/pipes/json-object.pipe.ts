@@ -1,38 +1,87 @@
 import { HttpStatus, Injectable, type PipeTransform } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import type { Env } from '../../config/env.validation';
 import type { JsonObject } from '../../database/record.types';
 import { ApiProblemException } from '../problems/api-problem.exception';
 
-/** Deepest nesting accepted in a record body; deeper bodies are refused before any recursion. */
-export const MAX_JSON_DEPTH = 32;
+/** Documented caps on what a record body may hold (besides MAX_DEPTH and BODY_LIMIT). */
+export const JSON_LIMITS = {
+  /** Longest member name, in UTF-16 code units. */
+  keyLength: 256,
+  /** Most members in one object. */
+  members: 10_000,
+  /** Longest string value, in UTF-16 code units. */
+  stringLength: 1_048_576,
+} as const;
 
 function invalid(detail: string): ApiProblemException {
   return new ApiProblemException(HttpStatus.BAD_REQUEST, 'INVALID_BODY', detail);
 }
 
-/** Throws on nesting deeper than MAX_JSON_DEPTH or a `__proto__` member at any depth. */
-function checkValue(value: unknown, depth: number, path: string): void {
-  if (typeof value !== 'object' || value === null) return;
-  if (depth > MAX_JSON_DEPTH) {
-    throw invalid(
-      `The body is nested deeper than ${MAX_JSON_DEPTH} levels (at ${path || 'the root'})`,
-    );
+const at = (path: string) => path || 'the root';
+
+/**
+ * Walks a parsed body once, refusing what memdb will not store: nesting deeper than
+ * `maxDepth` (checked before descending, so the walk itself never goes deeper), `__proto__`
+ * members, member names that are too long or hold lone surrogates, too many members, numbers
+ * that are not finite (`1e999`), over-long strings.
+ */
+function checkValue(value: unknown, depth: number, maxDepth: number, path: string): void {
+  switch (typeof value) {
+    case 'number':
+      if (!Number.isFinite(value)) throw invalid(`The number at ${at(path)} is out of range`);
+      return;
+    case 'string':
+      if (value.length > JSON_LIMITS.stringLength) {
+        throw invalid(
+          `The string at ${at(path)} is longer than ${JSON_LIMITS.stringLength} characters`,
+        );
+      }
+      return;
+    case 'object':
+      break;
+    default:
+      return;
   }
+  if (value === null) return;
+  if (depth > maxDepth)
+    throw invalid(`The body is nested deeper than ${maxDepth} levels (at ${at(path)}; MAX_DEPTH)`);
   if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) checkValue(value[i], depth + 1, `${path}[${i}]`);
+    for (let i = 0; i < value.length; i++)
+      checkValue(value[i], depth + 1, maxDepth, `${path}[${i}]`);
     return;
   }
-  for (const key of Object.keys(value)) {
+  const keys = Object.keys(value);
+  if (keys.length > JSON_LIMITS.members) {
+    throw invalid(`The object at ${at(path)} has more than ${JSON_LIMITS.members} members`);
+  }
+  for (const key of keys) {
     if (key === '__proto__')
-      throw invalid(`The member name '__proto__' is not allowed (at ${path || 'the root'})`);
-    checkValue((value as Record<string, unknown>)[key], depth + 1, path ? `${path}.${key}` : key);
+      throw invalid(`The member name '__proto__' is not allowed (at ${at(path)})`);
+    if (key.length > JSON_LIMITS.keyLength) {
+      throw invalid(
+        `A member name at ${at(path)} is longer than ${JSON_LIMITS.keyLength} characters`,
+      );
+    }
+    if (!key.isWellFormed()) throw invalid(`A member name at ${at(path)} holds a lone surrogate`);
+    checkValue(
+      (value as Record<string, unknown>)[key],
+      depth + 1,
+      maxDepth,
+      path ? `${path}.${key}` : key,
+    );
   }
 }
 
 /**
- * Checks one record body: a JSON object (not an array, string, number or null), at most
- * MAX_JSON_DEPTH deep, without `__proto__` members. `where` names it in a batch (`[3]`).
+ * Checks one record body: a JSON object (not an array, string, number or null) within the
+ * limits above. `where` names it in a batch (`[3]`).
  */
-export function assertRecordBody(value: unknown, where = ''): asserts value is JsonObject {
+export function assertRecordBody(
+  value: unknown,
+  maxDepth: number,
+  where = '',
+): asserts value is JsonObject {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw invalid(
       value === undefined
@@ -40,14 +89,20 @@ export function assertRecordBody(value: unknown, where = ''): asserts value is J
         : `The body${where ? ` element ${where}` : ''} must be a JSON object`,
     );
   }
-  checkValue(value, where ? 2 : 1, where);
+  checkValue(value, where ? 2 : 1, maxDepth, where);
 }
 
 /** Accepts one record body (PUT, PATCH). */
 @Injectable()
 export class JsonObjectPipe implements PipeTransform<unknown, JsonObject> {
+  private readonly maxDepth: number;
+
+  constructor(config: ConfigService<Env, true>) {
+    this.maxDepth = config.get('MAX_DEPTH', { infer: true });
+  }
+
   transform(value: unknown): JsonObject {
-    assertRecordBody(value);
+    assertRecordBody(value, this.maxDepth);
     return value;
   }
 }

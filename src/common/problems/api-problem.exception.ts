@@ -8,6 +8,8 @@ export class ApiProblemException extends HttpException {
     readonly code: string,
     detail: string,
     readonly errors?: readonly FieldError[],
+    /** Response headers the problem needs (WWW-Authenticate, Allow…). */
+    readonly headers?: Readonly<Record<string, string>>,
   ) {
     super(detail, status);
   }
