@@ -75,13 +75,13 @@ export class JsonBodyInterceptor implements NestInterceptor {
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
     const http = context.switchToHttp();
     const req = http.getRequest<IncomingMessage & { body?: unknown }>();
-    if (
-      req.body !== undefined ||
-      req.method === 'GET' ||
-      req.method === 'HEAD' ||
-      req.method === 'DELETE'
-    ) {
-      return next.handle();
+    if (req.body !== undefined || !hasBody(req)) return next.handle();
+    if (!JSON_TYPE.test(req.headers['content-type'] ?? '')) {
+      throw new ApiProblemException(
+        HttpStatus.UNSUPPORTED_MEDIA_TYPE,
+        'UNSUPPORTED_MEDIA_TYPE',
+        'Send the body as JSON: Content-Type: application/json (application/merge-patch+json for PATCH)',
+      );
     }
     return from(this.parseBody(req, http.getResponse<ServerResponse>())).pipe(
       switchMap(() => next.handle()),
