@@ -10,6 +10,7 @@ import { JsonBodyInterceptor } from './common/interceptors/json-body.interceptor
 import { LoggingInterceptor } from './common/interceptors/logging.interceptor';
 import { createValidationPipe } from './common/validation/validation.pipe';
 import { validateEnv, type Env } from './config/env.validation';
+import { heapBudgetBytes } from './config/heap-budget';
 import { DatabaseModule } from './database/database.module';
 import { DocsModule } from './docs/docs.module';
 import { HealthModule } from './health/health.module';
@@ -46,6 +47,8 @@ import { TablesModule } from './tables/tables.module';
       useFactory: (config: ConfigService<Env, true>) => ({
         lockTimeoutMs: config.get('LOCK_TIMEOUT_MS', { infer: true }),
         schemas: TYPED_TABLE_SCHEMAS,
+        maxHeapBytes: heapBudgetBytes(config.get('MAX_MEMORY_MB', { infer: true })),
+        maxResultRows: config.get('MAX_RESULT_ROWS', { infer: true }),
       }),
     }),
     RecordsModule,

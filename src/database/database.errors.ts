@@ -21,6 +21,8 @@ export type DatabaseErrorCode =
   | 'INDEX_NOT_FOUND'
   | 'UNIQUE_VIOLATION'
   | 'PRECONDITION_FAILED'
+  | 'STORAGE_FULL'
+  | 'RESULT_TOO_LARGE'
   | 'LOCK_TIMEOUT';
 
 /** Base of every storage failure. Knows nothing of HTTP. */
@@ -149,5 +151,29 @@ export class LockTimeoutError extends DatabaseError {
     timeoutMs: number,
   ) {
     super(`Table '${table}' stayed locked for more than ${timeoutMs} ms; try again`);
+  }
+}
+
+/** The heap is over its budget: writes are refused until memory is freed; reads and deletes work. */
+export class StorageFullError extends DatabaseError {
+  readonly code = 'STORAGE_FULL';
+
+  constructor(usedBytes: number, limitBytes: number) {
+    super(
+      `The database is over its memory budget (${Math.round(usedBytes / 1048576)} MiB used of ` +
+        `${Math.round(limitBytes / 1048576)} MiB, MAX_MEMORY_MB): writes are refused; reads and deletes still work`,
+    );
+  }
+}
+
+/** A query would hold more rows at once than MAX_RESULT_ROWS allows. */
+export class ResultTooLargeError extends DatabaseError {
+  readonly code = 'RESULT_TOO_LARGE';
+
+  constructor(rows: number, maxRows: number) {
+    super(
+      `This query would hold ${rows} rows at once; the cap is ${maxRows} (MAX_RESULT_ROWS). ` +
+        'Lower offset + limit, or follow the Link cursors instead of paging by offset',
+    );
   }
 }

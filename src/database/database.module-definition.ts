@@ -7,6 +7,10 @@ export interface DatabaseModuleOptions {
   readonly lockTimeoutMs?: number;
   /** Validators for typed tables, by table name. Tables without one accept any JSON object. */
   readonly schemas?: Readonly<Record<string, RecordValidator>>;
+  /** Heap budget in bytes: above it writes fail with StorageFullError. Unset: no budget. */
+  readonly maxHeapBytes?: number;
+  /** Most rows a query may hold at once (sorted pages, join pages). @default 100000 */
+  readonly maxResultRows?: number;
 }
 
 export const {

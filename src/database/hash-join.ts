@@ -1,6 +1,7 @@
 import { scalarOrUndefined, type Scalar } from './hash-index';
 import { compileGetter, type FieldPath } from './query/field-path';
 import { JOIN_TYPES, type JoinType } from './query/query-params';
+import type { Yielder } from './query/yielder';
 
 export { JOIN_TYPES, type JoinType };
 
@@ -32,8 +33,9 @@ export interface JoinSpec<R = unknown> {
 }
 
 type Probe<R> = (key: Scalar) => readonly R[] | undefined;
+type KeyOf = (record: unknown) => Scalar | undefined;
 
-function keyGetter(key: string | FieldPath): (record: unknown) => Scalar | undefined {
+function keyGetter(key: string | FieldPath): KeyOf {
   const get = compileGetter(typeof key === 'string' ? [key] : key);
   return (record) => scalarOrUndefined(get(record));
 }
@@ -54,51 +56,63 @@ export interface JoinGroup<L, R> {
  * built on the smaller side (or replaced by `rightLookup`). Rows come in left order and, for
  * each left record, in right order; right joins are the mirror image (right order first);
  * full joins add the unmatched right records, in right order, after the left join's rows.
- * Lazy: a consumer that stops early does not pay for the rest of the probe.
  */
-export function* hashJoin<L, R>(
+export async function hashJoin<L, R>(
   left: Relation<L>,
   right: Relation<R>,
   spec: JoinSpec<R>,
-): Generator<JoinRow<L, R>> {
+): Promise<JoinRow<L, R>[]> {
   if (spec.type === 'right') {
-    const mirrored = hashJoin(right, left, {
+    const mirrored = await hashJoin(right, left, {
       leftKey: spec.rightKey,
       rightKey: spec.leftKey,
       type: 'left',
     });
-    for (const row of mirrored) yield { left: row.right ?? null, right: row.left };
-    return;
+    return mirrored.map((row) => ({ left: row.right ?? null, right: row.left }));
   }
   const anchorsOnly = spec.type === 'semi' || spec.type === 'anti';
-  for (const group of joinGroups(left, right, spec)) {
-    if (anchorsOnly) yield { left: group.left };
-    else if (group.matches === null) yield { left: group.left, right: null };
-    else for (const match of group.matches) yield { left: group.left, right: match };
+  const rows: JoinRow<L, R>[] = [];
+  for (const group of await joinGroups(left, right, spec)) {
+    if (anchorsOnly) rows.push({ left: group.left });
+    else if (group.matches === null) rows.push({ left: group.left, right: null });
+    else for (const match of group.matches) rows.push({ left: group.left, right: match });
   }
+  return rows;
 }
 
 /**
  * The join as groups, one per anchor: what hashJoin flattens into rows. Counting rows from
  * group sizes, and skipping whole groups, costs O(n + m) however many rows the join has.
- * Not for right joins (mirror the sides and use `left`).
+ * The hash table is built first (pausing through `yielder` on large sides); the groups then
+ * come lazily. Not for right joins (mirror the sides and use `left`).
  */
-export function* joinGroups<L, R>(
+export async function joinGroups<L, R>(
   left: Relation<L>,
   right: Relation<R>,
   spec: JoinSpec<R>,
-): Generator<JoinGroup<L, R>> {
+  yielder?: Yielder,
+): Promise<Iterable<JoinGroup<L, R>>> {
   const leftKeyOf = keyGetter(spec.leftKey);
   const rightKeyOf = keyGetter(spec.rightKey);
-  const probe = spec.rightLookup ?? buildProbe(left, right, leftKeyOf, rightKeyOf);
-  const leftKeys = spec.type === 'full' ? new Set<Scalar>() : undefined;
+  const probe = spec.rightLookup ?? (await buildProbe(left, right, leftKeyOf, rightKeyOf, yielder));
+  return groupsOf(left, right, spec.type, leftKeyOf, rightKeyOf, probe);
+}
 
+function* groupsOf<L, R>(
+  left: Relation<L>,
+  right: Relation<R>,
+  type: JoinType,
+  leftKeyOf: KeyOf,
+  rightKeyOf: KeyOf,
+  probe: Probe<R>,
+): Generator<JoinGroup<L, R>> {
+  const leftKeys = type === 'full' ? new Set<Scalar>() : undefined;
   for (const record of left.values()) {
     const key = leftKeyOf(record);
     if (key !== undefined) leftKeys?.add(key);
     const matches = key === undefined ? undefined : probe(key);
     const found = matches !== undefined && matches.length > 0;
-    switch (spec.type) {
+    switch (type) {
       case 'semi':
         if (found) yield { left: record, matches: null };
         break;
@@ -122,15 +136,17 @@ export function* joinGroups<L, R>(
 }
 
 /** Hash table on the smaller side, as a probe from a key to the right records holding it. */
-function buildProbe<L, R>(
+async function buildProbe<L, R>(
   left: Relation<L>,
   right: Relation<R>,
-  leftKeyOf: (record: unknown) => Scalar | undefined,
-  rightKeyOf: (record: unknown) => Scalar | undefined,
-): Probe<R> {
+  leftKeyOf: KeyOf,
+  rightKeyOf: KeyOf,
+  yielder?: Yielder,
+): Promise<Probe<R>> {
   const byKey = new Map<Scalar, R[]>();
   if (right.size <= left.size) {
     for (const record of right.values()) {
+      if (yielder?.due()) await yielder.pause();
       const key = rightKeyOf(record);
       if (key === undefined) continue;
       const bucket = byKey.get(key);
@@ -140,10 +156,12 @@ function buildProbe<L, R>(
   } else {
     // Hash the smaller left side's keys, then collect the right records that hit them.
     for (const record of left.values()) {
+      if (yielder?.due()) await yielder.pause();
       const key = leftKeyOf(record);
       if (key !== undefined && !byKey.has(key)) byKey.set(key, []);
     }
     for (const record of right.values()) {
+      if (yielder?.due()) await yielder.pause();
       const key = rightKeyOf(record);
       if (key !== undefined) byKey.get(key)?.push(record);
     }

@@ -100,19 +100,14 @@ describe('executeList (property)', () => {
             ...(project ? { fields: 'id,n.c' } : {}),
           };
           const query = parseListQuery(raw, LIMITS);
-          const all = db.list('t', { ...query, limit: 1000, offset: 0, fields: undefined })
+          const all = (await db.list('t', { ...query, limit: 1000, offset: 0, fields: undefined }))
             .items as Rec[];
-          const test = (r: Rec) =>
-            (
-              db.list('t', { ...query, filter: query.filter, limit: 1000, offset: 0 })
-                .items as Rec[]
-            ).includes(r);
-          void test;
 
-          const result = db.list('t', query);
+          const result = await db.list('t', query);
 
           // Reference: every record, filtered by re-parsing each condition on its own, sorted plainly.
-          const everything = db.list('t', parseListQuery({ limit: '1000' }, LIMITS)).items as Rec[];
+          const everything = (await db.list('t', parseListQuery({ limit: '1000' }, LIMITS)))
+            .items as Rec[];
           const expectedMatches = everything.filter((r) => all.includes(r));
           const keys = sort
             ? sort
@@ -165,8 +160,8 @@ describe('executeList (property)', () => {
           };
           const query = parseListQuery(raw, LIMITS);
 
-          const viaScan = scanned.list('t', query);
-          const viaIndex = indexed.list('t', query);
+          const viaScan = await scanned.list('t', query);
+          const viaIndex = await indexed.list('t', query);
 
           const ids = (items: readonly unknown[]) => (items as StoredRecord[]).map((r) => r.id);
           expect(ids(viaIndex.items)).toEqual(ids(viaScan.items));
@@ -189,12 +184,12 @@ describe('executeList (property)', () => {
           const db = await load(rows);
           const base: RawQuery = { limit: String(limit), ...(sort ? { sort } : {}) };
           const expected = (
-            db.list('t', parseListQuery({ ...base, limit: '1000' }, LIMITS)).items as Rec[]
+            (await db.list('t', parseListQuery({ ...base, limit: '1000' }, LIMITS))).items as Rec[]
           ).map((r) => r.id);
           const seen: unknown[] = [];
           let cursor: string | undefined;
           do {
-            const page = db.list(
+            const page = await db.list(
               't',
               parseListQuery({ ...base, ...(cursor ? { cursor } : {}) }, LIMITS),
             );
@@ -229,7 +224,7 @@ describe('executeList (property)', () => {
           let step = seed;
           let pages = 0;
           do {
-            const page = db.list(
+            const page = await db.list(
               't',
               parseListQuery({ ...base, ...(cursor ? { cursor } : {}) }, LIMITS),
             );
@@ -255,24 +250,24 @@ describe('executeList (property)', () => {
 
   it('refuses a cursor from another query, and a tampered one', async () => {
     const db = await load([{ a: 1 }, { a: 2 }, { a: 3 }]);
-    const { nextCursor } = db.list('t', parseListQuery({ limit: '1', sort: 'a' }, LIMITS));
+    const { nextCursor } = await db.list('t', parseListQuery({ limit: '1', sort: 'a' }, LIMITS));
 
-    expect(() =>
+    await expect(
       db.list('t', parseListQuery({ limit: '1', sort: '-a', cursor: nextCursor }, LIMITS)),
-    ).toThrow(/another query/);
-    expect(() =>
+    ).rejects.toThrow(/another query/);
+    await expect(
       db.list(
         't',
         parseListQuery({ limit: '1', a: 'gt.0', sort: 'a', cursor: nextCursor }, LIMITS),
       ),
-    ).toThrow(QueryError);
-    expect(() =>
+    ).rejects.toThrow(QueryError);
+    await expect(
       db.list('t', parseListQuery({ limit: '1', sort: 'a', cursor: `${nextCursor}x` }, LIMITS)),
-    ).toThrow(/malformed cursor/);
+    ).rejects.toThrow(/malformed cursor/);
     const forged = Buffer.from(JSON.stringify({ v: 1, q: 'x', k: [[1, 1]] })).toString('base64url');
-    expect(() =>
+    await expect(
       db.list('t', parseListQuery({ limit: '1', sort: 'a', cursor: forged }, LIMITS)),
-    ).toThrow(QueryError);
+    ).rejects.toThrow(QueryError);
   });
 });
 
@@ -301,8 +296,8 @@ describe('executeJoin', () => {
         { type, 'right.total': 'gt.3', limit: '1000' },
         { defaultLimit: 100, maxLimit: 10000 },
       );
-      const viaHash = plain.join(tables, query);
-      const viaIndex = indexed.join(tables, query);
+      const viaHash = await plain.join(tables, query);
+      const viaIndex = await indexed.join(tables, query);
 
       const rowIds = (items: readonly unknown[]) =>
         (items as { left: Rec | null; right?: Rec | null }[]).map((row) => [
@@ -333,11 +328,12 @@ describe('executeJoin', () => {
     for (const type of ['inner', 'left', 'right', 'full', 'semi', 'anti']) {
       for (const sort of [undefined, '-right.v', 'left.k,right.id']) {
         const base = { type, limit: '2', ...(sort ? { sort } : {}) };
-        const all = db.join(tables, parseJoinQuery({ ...base, limit: '1000' }, limits)).items;
+        const all = (await db.join(tables, parseJoinQuery({ ...base, limit: '1000' }, limits)))
+          .items;
         const seen: unknown[] = [];
         let cursor: string | undefined;
         do {
-          const page = db.join(
+          const page = await db.join(
             tables,
             parseJoinQuery({ ...base, ...(cursor ? { cursor } : {}) }, limits),
           );

@@ -1,20 +1,22 @@
+import { ResultTooLargeError } from './database.errors';
 import { joinGroups, type JoinGroup, type JoinRow, type Relation } from './hash-join';
 import type { Scalar } from './hash-index';
-import { decodeCursor, encodeCursor, fingerprint, type CursorKey } from './query/cursor';
+import { decodeCursor, encodeCursor, fingerprint } from './query/cursor';
 import type { FieldPath } from './query/field-path';
 import { compilePredicate, indexableConditions, type Predicate } from './query/filter';
 import {
+  collect,
   pageGroups,
   pageInOrder,
   pageSorted,
+  type Candidates,
   type GroupShape,
   type Page,
-  type PageRequest,
 } from './query/page';
 import { compileProjection } from './query/projection';
-import { QueryError } from './query/query.errors';
 import type { JoinQuery, ListQuery, PagingParams } from './query/query-params';
 import { compileKeyCompare, compileKeyOf, type RowKey, type SortKey } from './query/sort';
+import { Yielder } from './query/yielder';
 import type { StoredRecord } from './record.types';
 import type { Table } from './table';
 
@@ -29,26 +31,27 @@ export interface QueryResult<T> {
   readonly plan: string;
 }
 
-interface Selection {
-  /** Matching records in insertion order. */
-  readonly rows: Iterable<StoredRecord>;
-  /** Upper bound of the matches, for choosing the side to hash. */
+export interface QueryLimits {
+  /** Most rows a query may hold at once (MAX_RESULT_ROWS). */
+  readonly maxResultRows: number;
+}
+
+interface Selection extends Candidates<StoredRecord> {
+  /** Upper bound of the matches. */
   readonly size: number;
   readonly plan: string;
 }
 
-const ID_PATH: FieldPath = ['id'];
+const ID_KEY: SortKey = { path: ['id'], descending: false };
 const LEFT_ID: SortKey = { path: ['left', 'id'], descending: false };
 const RIGHT_ID: SortKey = { path: ['right', 'id'], descending: false };
 const LAST_SEQ = Number.MAX_SAFE_INTEGER;
-/** Most rows a sorted join may order (sorting needs them all at once). */
-export const JOIN_SORT_ROWS_MAX = 250_000;
 
 /**
- * The records of `table` matching `filter`, in insertion order. An equality or `in` condition
- * at the top level is answered from the primary key or an index when one fits (the smallest
- * candidate set wins); the whole filter is then checked on the candidates, so index-backed
- * answers equal scanned ones.
+ * The records of `table` that may match `filter`, in insertion order, and the test they must
+ * pass. An equality or `in` condition at the top level is answered from the primary key or an
+ * index when one fits (the smallest candidate set wins); the whole filter is still checked on
+ * the candidates, so index-backed answers equal scanned ones.
  */
 export function selectRows(table: Table, filter: Predicate | undefined): Selection {
   const test = filter === undefined ? undefined : compilePredicate(filter);
@@ -68,87 +71,68 @@ export function selectRows(table: Table, filter: Predicate | undefined): Selecti
       best = { ids, plan: field === 'id' ? 'pk' : `index(${field})` };
     }
   }
-  if (best !== undefined) {
-    const unique = [...new Set(best.ids)];
-    const records: StoredRecord[] = [];
-    for (const id of unique) {
-      const record = table.get(id);
-      if (record !== undefined && (test === undefined || test(record))) records.push(record);
-    }
-    records.sort((a, b) => table.seqOf(a.id) - table.seqOf(b.id));
-    return { rows: records, size: records.length, plan: best.plan };
+  if (best === undefined) return { rows: table.values(), test, size: table.size, plan: 'scan' };
+  const records: StoredRecord[] = [];
+  for (const id of new Set(best.ids)) {
+    const record = table.get(id);
+    if (record !== undefined && (test === undefined || test(record))) records.push(record);
   }
-  return {
-    rows: test === undefined ? table.values() : filtered(table.values(), test),
-    size: table.size,
-    plan: 'scan',
-  };
+  records.sort((a, b) => table.seqOf(a.id) - table.seqOf(b.id));
+  return { rows: records, size: records.length, plan: best.plan };
 }
 
-function* filtered<T>(rows: Iterable<T>, test: (row: T) => boolean): Generator<T> {
-  for (const row of rows) if (test(row)) yield row;
-}
-
-/** Pages `rows` in default order (by `seqKey`) or by `sort` with `tieBreak` appended. */
-function pageRows<T>(
-  rows: Iterable<T>,
+/** @throws ResultTooLargeError when a page would hold more than the cap. */
+function checkHeldRows(
   paging: PagingParams,
-  sort: readonly SortKey[],
-  tieBreak: readonly SortKey[],
-  seqKey: { readonly length: number; readonly of: (row: T) => readonly number[] },
-  queryIdentity: unknown,
-): { page: Page<T>; nextCursor?: string } {
-  const print = fingerprint(queryIdentity);
-  const request = (after: CursorKey | undefined): PageRequest<never> =>
-    ({
-      limit: paging.limit,
-      offset: paging.offset,
-      count: paging.count,
-      after,
-    }) as PageRequest<never>;
-  let page: Page<T>;
-  if (sort.length === 0) {
-    const after =
-      paging.cursor === undefined
-        ? undefined
-        : decodeCursor(paging.cursor, print, { kind: 'seq', length: seqKey.length });
-    page = pageInOrder(rows, seqKey.of, request(after));
-  } else {
-    const keys = [...sort, ...tieBreak];
-    const after =
-      paging.cursor === undefined
-        ? undefined
-        : decodeCursor(paging.cursor, print, { kind: 'sort', length: keys.length });
-    page = pageSorted(
-      rows,
-      compileKeyOf(keys) as (row: T) => RowKey,
-      compileKeyCompare(keys),
-      request(after),
-    );
-  }
-  return {
-    page,
-    nextCursor: page.nextKey === undefined ? undefined : encodeCursor(print, page.nextKey),
-  };
+  sorted: boolean,
+  { maxResultRows }: QueryLimits,
+): void {
+  const held = sorted ? paging.offset + paging.limit + 1 : paging.limit + 1;
+  if (held > maxResultRows) throw new ResultTooLargeError(held, maxResultRows);
 }
 
 /** A page of a table's records: filtered, ordered, paged and projected. */
-export function executeList(table: Table, query: ListQuery): QueryResult<unknown> {
-  const { rows, plan } = selectRows(table, query.filter);
-  const { page, nextCursor } = pageRows(
-    rows,
-    query,
-    query.sort,
-    [{ path: ID_PATH, descending: false }],
-    { length: 1, of: (record) => [table.seqOf(record.id)] },
-    { table: table.name, filter: query.filter ?? null, sort: query.sort },
-  );
+export async function executeList(
+  table: Table,
+  query: ListQuery,
+  limits: QueryLimits,
+): Promise<QueryResult<unknown>> {
+  checkHeldRows(query, query.sort.length > 0, limits);
+  const selection = selectRows(table, query.filter);
+  const print = fingerprint({ table: table.name, filter: query.filter ?? null, sort: query.sort });
+  const yielder = new Yielder();
+  let page: Page<StoredRecord>;
+  if (query.sort.length === 0) {
+    const after =
+      query.cursor === undefined
+        ? undefined
+        : decodeCursor(query.cursor, print, { kind: 'seq', length: 1 });
+    page = await pageInOrder(
+      selection,
+      (record) => [table.seqOf(record.id)],
+      { ...query, after: after as number[] | undefined },
+      yielder,
+    );
+  } else {
+    const keys = [...query.sort, ID_KEY];
+    const after =
+      query.cursor === undefined
+        ? undefined
+        : decodeCursor(query.cursor, print, { kind: 'sort', length: keys.length });
+    page = await pageSorted(
+      selection,
+      compileKeyOf(keys),
+      compileKeyCompare(keys),
+      { ...query, after: after as RowKey | undefined },
+      yielder,
+    );
+  }
   const project = query.fields === undefined ? undefined : compileProjection(query.fields);
   return {
     items: project === undefined ? page.items : page.items.map(project),
     total: page.total,
-    nextCursor,
-    plan,
+    nextCursor: page.nextKey === undefined ? undefined : encodeCursor(print, page.nextKey),
+    plan: selection.plan,
   };
 }
 
@@ -156,12 +140,15 @@ type Row = JoinRow<StoredRecord, StoredRecord>;
 type Group = JoinGroup<StoredRecord, StoredRecord>;
 
 /** A page of the join of two tables; see hashJoin for the row order. */
-export function executeJoin(
+export async function executeJoin(
   leftTable: Table,
   rightTable: Table,
   keys: { readonly leftKey: FieldPath; readonly rightKey: FieldPath },
   query: JoinQuery,
-): QueryResult<unknown> {
+  limits: QueryLimits,
+): Promise<QueryResult<unknown>> {
+  checkHeldRows(query, query.sort.length > 0, limits);
+  const yielder = new Yielder();
   const left = selectRows(leftTable, query.filters.left);
   const rightIndex = query.type === 'right' ? undefined : rightTable.index(keys.rightKey.join('.'));
   // With an index on the right key, matches come from the index and the right side is never
@@ -190,25 +177,26 @@ export function executeJoin(
           return records;
         };
 
-  const leftRows = asRelation(materialise(left.rows));
+  const leftRows = asRelation(await collect(left, yielder));
   const rightRows: Relation<StoredRecord> =
     right === undefined
       ? { size: rightTable.size, values: () => [] }
-      : asRelation(materialise(right.rows));
+      : asRelation(await collect(right, yielder));
   const mirrored = query.type === 'right';
   const anchorsOnly = query.type === 'semi' || query.type === 'anti';
   const groups = mirrored
-    ? joinGroups(rightRows, leftRows, {
-        leftKey: keys.rightKey,
-        rightKey: keys.leftKey,
-        type: 'left',
-      })
-    : joinGroups(leftRows, rightRows, {
-        leftKey: keys.leftKey,
-        rightKey: keys.rightKey,
-        type: query.type,
-        rightLookup,
-      });
+    ? await joinGroups(
+        rightRows,
+        leftRows,
+        { leftKey: keys.rightKey, rightKey: keys.leftKey, type: 'left' },
+        yielder,
+      )
+    : await joinGroups(
+        leftRows,
+        rightRows,
+        { leftKey: keys.leftKey, rightKey: keys.rightKey, type: query.type, rightLookup },
+        yielder,
+      );
   const [anchorTable, matchTable] = mirrored ? [rightTable, leftTable] : [leftTable, rightTable];
   const shape: GroupShape<Group, Row> = {
     size: (group) => group.matches?.length ?? 1,
@@ -223,45 +211,40 @@ export function executeJoin(
       return mirrored ? { left: match, right: group.left } : { left: group.left, right: match };
     },
   };
-  const identity = {
+  const print = fingerprint({
     left: leftTable.name,
     right: rightTable.name,
     keys,
     type: query.type,
     filters: query.filters,
     sort: query.sort,
-  };
-  const print = fingerprint(identity);
+  });
   let page: Page<Row>;
   if (query.sort.length === 0) {
     const after =
       query.cursor === undefined
         ? undefined
         : decodeCursor(query.cursor, print, { kind: 'seq', length: anchorsOnly ? 1 : 2 });
-    page = pageGroups(groups, shape, { ...query, after: after as readonly number[] | undefined });
-  } else {
-    const all = [...groups];
-    const size = all.reduce((sum, group) => sum + shape.size(group), 0);
-    if (size > JOIN_SORT_ROWS_MAX) {
-      throw new QueryError(
-        'sort',
-        `a sorted join may cover at most ${JOIN_SORT_ROWS_MAX} rows, and this one has ${size}: filter the sides, or page in default order`,
-      );
-    }
-    const rows = all.flatMap((group) =>
-      Array.from({ length: shape.size(group) }, (_, i) => shape.rowAt(group, i)),
+    page = await pageGroups(
+      groups,
+      shape,
+      { ...query, after: after as number[] | undefined },
+      yielder,
     );
-    const keysOfSort = [...query.sort, ...(anchorsOnly ? [LEFT_ID] : [LEFT_ID, RIGHT_ID])];
+  } else {
+    const sortKeys = [...query.sort, ...(anchorsOnly ? [LEFT_ID] : [LEFT_ID, RIGHT_ID])];
     const after =
       query.cursor === undefined
         ? undefined
-        : decodeCursor(query.cursor, print, { kind: 'sort', length: keysOfSort.length });
-    page = pageSorted(rows, compileKeyOf(keysOfSort), compileKeyCompare(keysOfSort), {
-      ...query,
-      after: after as RowKey | undefined,
-    });
+        : decodeCursor(query.cursor, print, { kind: 'sort', length: sortKeys.length });
+    page = await pageSorted(
+      { rows: rowsOf(groups, shape) },
+      compileKeyOf(sortKeys),
+      compileKeyCompare(sortKeys),
+      { ...query, after: after as RowKey | undefined },
+      yielder,
+    );
   }
-  const nextCursor = page.nextKey === undefined ? undefined : encodeCursor(print, page.nextKey);
 
   const projectLeft =
     query.fields?.left === undefined ? undefined : compileProjection(query.fields.left);
@@ -283,13 +266,16 @@ export function executeJoin(
   return {
     items,
     total: page.total,
-    nextCursor,
+    nextCursor: page.nextKey === undefined ? undefined : encodeCursor(print, page.nextKey),
     plan: `left=${left.plan}; right=${rightPlan}; join=${joinPlan}`,
   };
 }
 
-function materialise<T>(rows: Iterable<T>): readonly T[] {
-  return Array.isArray(rows) ? rows : [...rows];
+function* rowsOf<G, T>(groups: Iterable<G>, shape: GroupShape<G, T>): Generator<T> {
+  for (const group of groups) {
+    const size = shape.size(group);
+    for (let i = 0; i < size; i++) yield shape.rowAt(group, i);
+  }
 }
 
 function asRelation<T>(rows: readonly T[]): Relation<T> {

@@ -85,14 +85,14 @@ describe('StorageService', () => {
 
     it('treats constructor and toString as ordinary table names', async () => {
       const db = storage();
-      expect(() => db.list('constructor', page(10, 0))).toThrow(TableNotFoundError);
+      await expect(db.list('constructor', page(10, 0))).rejects.toThrow(TableNotFoundError);
 
       await db.create('constructor', { id: 'c' });
       await db.create('toString', { id: 't' });
 
-      expect(db.list('constructor', page(10, 0)).items.map((r) => (r as StoredRecord).id)).toEqual([
-        'c',
-      ]);
+      expect(
+        (await db.list('constructor', page(10, 0))).items.map((r) => (r as StoredRecord).id),
+      ).toEqual(['c']);
       expect(db.get('toString', 't').id).toBe('t');
     });
 
@@ -102,7 +102,7 @@ describe('StorageService', () => {
       await expect(db.create('typed', { n: 'one' })).rejects.toMatchObject({
         errors: [{ field: 'n', message: 'n must be a number' }],
       });
-      expect(() => db.list('typed', page(1, 0))).toThrow(TableNotFoundError);
+      await expect(db.list('typed', page(1, 0))).rejects.toThrow(TableNotFoundError);
       expect(db.stats()).toEqual({ tables: 0, records: 0 });
     });
 
@@ -111,7 +111,7 @@ describe('StorageService', () => {
 
       await Promise.all(Array.from({ length: 500 }, (_, i) => db.create('items', { i })));
 
-      const { items, total } = db.list('items', page(1000, 0));
+      const { items, total } = await db.list('items', page(1000, 0));
       expect(total).toBe(500);
       expect(new Set(items.map((r) => (r as StoredRecord).i)).size).toBe(500);
     });
@@ -131,7 +131,7 @@ describe('StorageService', () => {
       const db = storage();
       for (const id of ['a', 'b', 'c']) await db.create('items', { id });
 
-      expect(db.list('items', page(2, 1))).toMatchObject({
+      expect(await db.list('items', page(2, 1))).toMatchObject({
         items: [expect.objectContaining({ id: 'b' }), expect.objectContaining({ id: 'c' })],
         total: 3,
       });
@@ -207,7 +207,7 @@ describe('StorageService', () => {
       await db.delete('items', 'a');
 
       expect(() => db.get('items', 'a')).toThrow(RecordNotFoundError);
-      expect(db.list('items', page(10, 0))).toMatchObject({ items: [], total: 0 });
+      expect(await db.list('items', page(10, 0))).toMatchObject({ items: [], total: 0 });
       await expect(db.delete('items', 'a')).rejects.toBeInstanceOf(RecordNotFoundError);
     });
   });
@@ -222,7 +222,7 @@ describe('StorageService', () => {
       const tables = { left: 'users', right: 'orders', leftKey: ['id'], rightKey: ['user_id'] };
       const query = { type: 'inner' as const, filters: {}, sort: [], count: true };
 
-      const { items, total } = db.join(tables, { ...query, limit: 2, offset: 1 });
+      const { items, total } = await db.join(tables, { ...query, limit: 2, offset: 1 });
 
       expect(total).toBe(3);
       expect(
@@ -234,9 +234,9 @@ describe('StorageService', () => {
         ['u1', 'o3'],
         ['u2', 'o2'],
       ]);
-      expect(() =>
+      await expect(
         db.join({ ...tables, right: 'nope' }, { ...query, limit: 1, offset: 0 }),
-      ).toThrow(TableNotFoundError);
+      ).rejects.toThrow(TableNotFoundError);
     });
   });
 

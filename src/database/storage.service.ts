@@ -1,17 +1,19 @@
 import { randomUUID } from 'node:crypto';
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import {
   InvalidNameError,
   PreconditionFailedError,
   RecordValidationError,
+  StorageFullError,
   TableExistsError,
   TableNotFoundError,
   type FieldError,
 } from './database.errors';
 import { DATABASE_OPTIONS, type DatabaseModuleOptions } from './database.module-definition';
+import { MemoryBudget } from './memory-budget';
 import { applyMergePatch } from './merge-patch';
 import { RECORD_ID_PATTERN, RECORD_ID_RULE, assertTableName } from './names';
-import { executeJoin, executeList, type QueryResult } from './query-executor';
+import { executeJoin, executeList, type QueryLimits, type QueryResult } from './query-executor';
 import { FIELD_PATH_RULE, parseFieldPath, type FieldPath } from './query/field-path';
 import { QueryError } from './query/query.errors';
 import type { JoinQuery, ListQuery } from './query/query-params';
@@ -43,6 +45,7 @@ export interface StorageStats {
 }
 
 const DEFAULT_LOCK_TIMEOUT_MS = 5000;
+const DEFAULT_MAX_RESULT_ROWS = 100_000;
 /** Most field errors reported for one bulk write. */
 const BULK_ERRORS_MAX = 100;
 const RETRY = Symbol('retry');
@@ -53,20 +56,38 @@ const RETRY = Symbol('retry');
  * Records are stored as new objects and never mutated.
  */
 @Injectable()
-export class StorageService {
+export class StorageService implements OnModuleInit, OnModuleDestroy {
   private readonly tables = new Map<string, Table>();
   private readonly schemas: ReadonlyMap<string, RecordValidator>;
   private readonly lockTimeoutMs: number;
+  private readonly memory: MemoryBudget | undefined;
+  private readonly limits: QueryLimits;
 
   constructor(@Inject(DATABASE_OPTIONS) options: DatabaseModuleOptions) {
     this.lockTimeoutMs = options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
     // A Map, not the options object: table names such as `constructor` must not hit a prototype.
     this.schemas = new Map(Object.entries(options.schemas ?? {}));
+    this.memory =
+      options.maxHeapBytes === undefined ? undefined : new MemoryBudget(options.maxHeapBytes);
+    this.limits = { maxResultRows: options.maxResultRows ?? DEFAULT_MAX_RESULT_ROWS };
+  }
+
+  onModuleInit(): void {
+    this.memory?.start();
+  }
+
+  onModuleDestroy(): void {
+    this.memory?.stop();
   }
 
   /** True once the store can serve; later, once persisted data has loaded. */
   get ready(): boolean {
     return true;
+  }
+
+  /** Whether writes are refused because the heap is over its budget. */
+  get overMemoryBudget(): boolean {
+    return this.memory?.exceeded ?? false;
   }
 
   stats(): StorageStats {
@@ -98,6 +119,7 @@ export class StorageService {
   /** Creates an empty table. @throws InvalidNameError, TableExistsError */
   async createTable(name: string): Promise<TableInfo> {
     assertTableName(name);
+    this.assertWritable();
     return this.withTableLock(name, (table) => {
       if (table.exists) throw new TableExistsError(name);
       table.materialise();
@@ -116,6 +138,7 @@ export class StorageService {
   /** @throws TableNotFoundError, IndexExistsError, UniqueViolationError, QueryError (bad field) */
   async createIndex(name: string, field: string, unique: boolean): Promise<IndexInfo> {
     const path = fieldPathOf(field);
+    this.assertWritable();
     return this.withExistingTable(name, (table) => table.createIndex(path.join('.'), path, unique));
   }
 
@@ -136,9 +159,12 @@ export class StorageService {
     return this.existingTable(table).getOrThrow(id);
   }
 
-  /** A page of records: filtered, sorted, paged, projected. @throws TableNotFoundError, QueryError */
-  list(table: string, query: ListQuery): QueryResult<unknown> {
-    return executeList(this.existingTable(table), query);
+  /**
+   * A page of records: filtered, sorted, paged, projected.
+   * @throws TableNotFoundError, QueryError, ResultTooLargeError
+   */
+  async list(table: string, query: ListQuery): Promise<QueryResult<unknown>> {
+    return executeList(this.existingTable(table), query, this.limits);
   }
 
   /**
@@ -203,11 +229,17 @@ export class StorageService {
     });
   }
 
-  /** A page of the join of two tables. @throws TableNotFoundError, QueryError */
-  join(tables: JoinTables, query: JoinQuery): QueryResult<unknown> {
+  /** A page of the join of two tables. @throws TableNotFoundError, QueryError, ResultTooLargeError */
+  async join(tables: JoinTables, query: JoinQuery): Promise<QueryResult<unknown>> {
     const left = this.existingTable(tables.left);
     const right = this.existingTable(tables.right);
-    return executeJoin(left, right, { leftKey: tables.leftKey, rightKey: tables.rightKey }, query);
+    return executeJoin(
+      left,
+      right,
+      { leftKey: tables.leftKey, rightKey: tables.rightKey },
+      query,
+      this.limits,
+    );
   }
 
   // --- internals ---
@@ -256,6 +288,7 @@ export class StorageService {
     conditions: WriteConditions,
     nextFields: (current: StoredRecord) => JsonObject,
   ): Promise<StoredRecord> {
+    this.assertWritable();
     return this.withExistingTable(table, (found) => {
       checkConditions(found, id, conditions);
       const current = found.getOrThrow(id);
@@ -300,6 +333,11 @@ export class StorageService {
       if (table.dropped) throw new TableNotFoundError(name);
       return write(table);
     });
+  }
+
+  /** @throws StorageFullError when the heap is over its budget. */
+  private assertWritable(): void {
+    if (this.memory?.exceeded) throw new StorageFullError(this.memory.used, this.memory.limitBytes);
   }
 
   private existingTable(name: string): Table {

@@ -1,4 +1,3 @@
-import { getHeapStatistics } from 'node:v8';
 import { Controller, Get, UseFilters } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
@@ -14,6 +13,7 @@ import { Public } from '../common/decorators/access.decorator';
 import { SkipRequestLog } from '../common/decorators/skip-request-log.decorator';
 import { APP_INFO } from '../config/app-info';
 import type { Env } from '../config/env.validation';
+import { heapBudgetBytes } from '../config/heap-budget';
 import { StorageHealthIndicator } from '../database/storage.health';
 import { HealthCheckFilter } from './health-check.filter';
 import { withVersion, type VersionedHealth } from './versioned-health';
@@ -35,11 +35,7 @@ export class HealthController {
     private readonly storage: StorageHealthIndicator,
     config: ConfigService<Env, true>,
   ) {
-    const budgetMb = config.get('MAX_MEMORY_MB', { infer: true });
-    this.heapBudgetBytes =
-      budgetMb !== undefined
-        ? budgetMb * 1024 * 1024
-        : Math.floor(getHeapStatistics().heap_size_limit * 0.9);
+    this.heapBudgetBytes = heapBudgetBytes(config.get('MAX_MEMORY_MB', { infer: true }));
   }
 
   @Get()

@@ -52,14 +52,14 @@ export class JoinController {
   @ApiPagingQuery(JOIN_LIMIT_MAX, JOIN_LIMIT_DEFAULT, true)
   @ApiOkResponse({ type: [JoinRowDto], headers: PAGE_HEADERS })
   @ApiProblems(400, 404, 429)
-  join(
+  async join(
     @Param() { left, right, key }: JoinParamsDto,
     @Query() raw: RawQuery,
     @Query(JoinQueryPipe) query: JoinQuery,
     @Res({ passthrough: true }) res: HeaderSink,
-  ): readonly unknown[] {
+  ): Promise<readonly unknown[]> {
     const keyPath = parseFieldPath(key, 'key');
-    const result = this.storage.join(
+    const result = await this.storage.join(
       { left, right, leftKey: query.leftKey ?? keyPath, rightKey: query.rightKey ?? keyPath },
       query,
     );

@@ -155,13 +155,13 @@ export class RecordsController {
   @ApiPagingQuery(LIST_LIMIT_MAX, LIST_LIMIT_DEFAULT)
   @ApiOkResponse({ schema: { type: 'array', items: RECORD_SCHEMA }, headers: PAGE_HEADERS })
   @ApiProblems(400, 404)
-  list(
+  async list(
     @Param() { table }: TableParamsDto,
     @Query() raw: RawQuery,
     @Query(ListQueryPipe) query: ListQuery,
     @Res({ passthrough: true }) res: HeaderSink,
-  ): readonly unknown[] {
-    const result = this.storage.list(table, query);
+  ): Promise<readonly unknown[]> {
+    const result = await this.storage.list(table, query);
     sendPageHeaders(res, `/api/v1/data/${table}`, raw, result);
     return result.items;
   }

@@ -1,5 +1,7 @@
 import type { CursorKey } from './cursor';
 import type { RowKey } from './sort';
+import { TopK } from './top-k';
+import type { Yielder } from './yielder';
 
 export interface PageRequest<K> {
   readonly limit: number;
@@ -18,22 +20,31 @@ export interface Page<T> {
   readonly nextKey?: CursorKey;
 }
 
+/** Candidates and the test they must pass (none when they are already filtered). */
+export interface Candidates<T> {
+  readonly rows: Iterable<T>;
+  readonly test?: (row: T) => boolean;
+}
+
 export function compareSeqKeys(a: readonly number[], b: readonly number[]): number {
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i] - b[i];
   return 0;
 }
 
-/** Pages items that already arrive in key order (default order: sequence numbers). */
-export function pageInOrder<T>(
-  items: Iterable<T>,
+/** Pages candidates that already arrive in key order (default order: sequence numbers). */
+export async function pageInOrder<T>(
+  { rows, test }: Candidates<T>,
   keyOf: (item: T) => readonly number[],
   { limit, offset, after, count }: PageRequest<readonly number[]>,
-): Page<T> {
+  yielder: Yielder,
+): Promise<Page<T>> {
   const out: T[] = [];
   let total = 0;
   let skipped = 0;
   let more = false;
-  for (const item of items) {
+  for (const item of rows) {
+    if (yielder.due()) await yielder.pause();
+    if (test !== undefined && !test(item)) continue;
     total++;
     if (more) {
       if (!count) break;
@@ -54,22 +65,29 @@ export function pageInOrder<T>(
   };
 }
 
-/** Pages items in the order of `compare` over their keys (explicit sort; keys end in ids). */
-export function pageSorted<T>(
-  items: Iterable<T>,
+/**
+ * Pages candidates in the order of `compare` over their keys (explicit sort; keys end in ids).
+ * Only the first offset + limit + 1 are kept (a bounded heap), never the whole result.
+ */
+export async function pageSorted<T>(
+  { rows, test }: Candidates<T>,
   keyOf: (item: T) => RowKey,
   compare: (a: RowKey, b: RowKey) => number,
   { limit, offset, after, count }: PageRequest<RowKey>,
-): Page<T> {
-  const keyed: { item: T; key: RowKey }[] = [];
+  yielder: Yielder,
+): Promise<Page<T>> {
+  const top = new TopK<{ item: T; key: RowKey }>(offset + limit + 1, (a, b) =>
+    compare(a.key, b.key),
+  );
   let total = 0;
-  for (const item of items) {
+  for (const item of rows) {
+    if (yielder.due()) await yielder.pause();
+    if (test !== undefined && !test(item)) continue;
     total++;
     const key = keyOf(item);
-    if (after === undefined || compare(key, after) > 0) keyed.push({ item, key });
+    if (after === undefined || compare(key, after) > 0) top.offer({ item, key });
   }
-  keyed.sort((a, b) => compare(a.key, b.key));
-  const window = keyed.slice(offset, offset + limit + 1);
+  const window = top.sorted().slice(offset);
   const more = window.length > limit;
   const page = more ? window.slice(0, limit) : window;
   return {
@@ -91,17 +109,19 @@ export interface GroupShape<G, T> {
  * and skipped by size, and the cursor is found inside a group by binary search. Keys increase
  * through each group and from one group to the next.
  */
-export function pageGroups<G, T>(
+export async function pageGroups<G, T>(
   groups: Iterable<G>,
   shape: GroupShape<G, T>,
   { limit, offset, after, count }: PageRequest<readonly number[]>,
-): Page<T> {
+  yielder: Yielder,
+): Promise<Page<T>> {
   const out: T[] = [];
   let total = 0;
   let toSkip = offset;
   let more = false;
   let lastKey: readonly number[] | undefined;
   for (const group of groups) {
+    if (yielder.due()) await yielder.pause();
     const size = shape.size(group);
     if (size === 0) continue;
     total += size;
@@ -137,4 +157,15 @@ export function pageGroups<G, T>(
     }
   }
   return { items: out, total: count ? total : undefined, nextKey: more ? lastKey : undefined };
+}
+
+/** Every candidate that passes its test, pausing on long runs. */
+export async function collect<T>({ rows, test }: Candidates<T>, yielder: Yielder): Promise<T[]> {
+  if (test === undefined && Array.isArray(rows)) return rows;
+  const out: T[] = [];
+  for (const row of rows) {
+    if (yielder.due()) await yielder.pause();
+    if (test === undefined || test(row)) out.push(row);
+  }
+  return out;
 }
