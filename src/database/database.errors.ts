@@ -170,10 +170,14 @@ export class StorageFullError extends DatabaseError {
 export class ResultTooLargeError extends DatabaseError {
   readonly code = 'RESULT_TOO_LARGE';
 
-  constructor(rows: number, maxRows: number) {
+  constructor(
+    rows: number,
+    maxRows: number,
+    what = 'hold',
+    advice = 'Lower offset + limit, or follow the Link cursors instead of paging by offset',
+  ) {
     super(
-      `This query would hold ${rows} rows at once; the cap is ${maxRows} (MAX_RESULT_ROWS). ` +
-        'Lower offset + limit, or follow the Link cursors instead of paging by offset',
+      `This query would ${what} ${rows} rows; the cap is ${maxRows} (MAX_RESULT_ROWS). ${advice}`,
     );
   }
 }

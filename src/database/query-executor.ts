@@ -237,8 +237,24 @@ export async function executeJoin(
       query.cursor === undefined
         ? undefined
         : decodeCursor(query.cursor, print, { kind: 'sort', length: sortKeys.length });
+    // Sorting needs every row: refuse joins whose rows (counted from group sizes) exceed the cap.
+    const allGroups: Group[] = [];
+    let rows = 0;
+    for (const group of groups) {
+      if (yielder.due()) await yielder.pause();
+      allGroups.push(group);
+      rows += shape.size(group);
+      if (rows > limits.maxResultRows) {
+        throw new ResultTooLargeError(
+          rows,
+          limits.maxResultRows,
+          'sort at least',
+          'Filter the sides, or page the join in default order',
+        );
+      }
+    }
     page = await pageSorted(
-      { rows: rowsOf(groups, shape) },
+      { rows: rowsOf(allGroups, shape) },
       compileKeyOf(sortKeys),
       compileKeyCompare(sortKeys),
       { ...query, after: after as RowKey | undefined },
