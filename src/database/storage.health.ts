@@ -13,8 +13,13 @@ export class StorageHealthIndicator {
   check(key = 'storage'): HealthIndicatorResult {
     const indicator = this.health.check(key);
     const stats = { ...this.storage.stats() };
-    return this.storage.ready
-      ? indicator.up(stats)
-      : indicator.down({ ...stats, reason: 'loading' });
+    if (!this.storage.ready) return indicator.down({ ...stats, reason: 'loading' });
+    if (this.storage.overMemoryBudget) {
+      return indicator.down({
+        ...stats,
+        reason: 'over the memory budget (MAX_MEMORY_MB): writes are refused',
+      });
+    }
+    return indicator.up(stats);
   }
 }

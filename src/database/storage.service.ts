@@ -250,6 +250,7 @@ export class StorageService implements OnModuleInit, OnModuleDestroy {
     bulk: boolean,
   ): Promise<StoredRecord[]> {
     assertTableName(table);
+    this.assertWritable();
     const now = new Date().toISOString();
     const errors: FieldError[] = [];
     const records = bodies.map((body, index): StoredRecord => {
