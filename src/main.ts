@@ -28,9 +28,13 @@ async function bootstrap(): Promise<void> {
   const port = config.get('PORT', { infer: true });
   const host = config.get('HOST', { infer: true });
   await (host === undefined ? app.listen(port) : app.listen(port, host));
-  new Logger('Bootstrap').log(
-    `${APP_INFO.name} ${APP_INFO.version} listening on ${host ?? '*'}:${port}`,
-  );
+  const logger = new Logger('Bootstrap');
+  logger.log(`${APP_INFO.name} ${APP_INFO.version} listening on ${host ?? '*'}:${port}`);
+  if (config.get('API_KEYS', { infer: true }) === undefined) {
+    logger.warn(
+      'API_KEYS is not set: anyone who can reach this port can read and write all data (see SECURITY.md)',
+    );
+  }
 }
 
 bootstrap().catch((error: unknown) => {
