@@ -69,6 +69,8 @@ describe('Querying lists: GET /api/v1/data/:table', () => {
     ['age=gte.18&age=lt.50', ['p1', 'p5']],
     ['or=(age.lt.18,age.gt.65)', ['p2', 'p4']],
     ['or=(status.eq.void,and(age.eq.36,address.city.eq.Rome))', ['p3', 'p5']],
+    ['not.or=(age.lt.18,age.gt.65)', ['p1', 'p3', 'p5']],
+    ['not.and=(status.eq.new,age.eq.36)', ['p1', 'p2', 'p3', 'p4']],
   ])('%s', async (query, expected) => {
     const res = await get(query).expect(200);
 
@@ -169,6 +171,19 @@ describe('Querying lists: GET /api/v1/data/:table', () => {
     const cursor = /cursor=([^&>]+)/.exec(link)?.[1];
 
     await get(`sort=-age&limit=1&cursor=${cursor}`).expect(400);
+    await request(http)
+      .post('/api/v1/data/reborn')
+      .send([{ age: 1 }, { age: 2 }])
+      .expect(201);
+    const reborn = /cursor=([^&>]+)/.exec(
+      (await request(http).get('/api/v1/data/reborn?sort=age&limit=1')).headers.link as string,
+    )?.[1];
+    await request(http).delete('/api/v1/tables/reborn').expect(204);
+    await request(http)
+      .post('/api/v1/data/reborn')
+      .send([{ age: 1 }, { age: 2 }])
+      .expect(201);
+    await request(http).get(`/api/v1/data/reborn?sort=age&limit=1&cursor=${reborn}`).expect(400);
     await request(http).post('/api/v1/data/others').send({ id: 'x' }).expect(201);
     await request(http).get(`/api/v1/data/others?sort=age&limit=1&cursor=${cursor}`).expect(400);
   });

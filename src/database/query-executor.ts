@@ -99,7 +99,12 @@ export async function executeList(
 ): Promise<QueryResult<unknown>> {
   checkHeldRows(query, query.sort.length > 0, limits);
   const selection = selectRows(table, query.filter);
-  const print = fingerprint({ table: table.name, filter: query.filter ?? null, sort: query.sort });
+  const print = fingerprint({
+    table: table.name,
+    epoch: table.epoch,
+    filter: query.filter ?? null,
+    sort: query.sort,
+  });
   const yielder = new Yielder();
   let page: Page<StoredRecord>;
   if (query.sort.length === 0) {
@@ -214,6 +219,7 @@ export async function executeJoin(
   const print = fingerprint({
     left: leftTable.name,
     right: rightTable.name,
+    epochs: [leftTable.epoch, rightTable.epoch],
     keys,
     type: query.type,
     filters: query.filters,

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { Mutex, type MutexInterface, withTimeout } from 'async-mutex';
 import {
   DuplicateRecordError,
@@ -33,6 +34,8 @@ export class Table {
   private materialised = false;
   /** Set once the table is dropped: writers that waited for its lock must not write to it. */
   dropped = false;
+  /** Distinguishes this table from a later one of the same name (cursors name it). */
+  readonly epoch = randomUUID();
 
   constructor(
     readonly name: string,

@@ -112,8 +112,16 @@ function parseConditions(
   const conditions: Predicate[] = [];
   for (const { name, field } of names) {
     for (const value of many(query, name)) {
-      if (field === 'or' || field === 'and') conditions.push(parseGroup(field, value, name));
-      else conditions.push(parseCondition(parseFieldPath(field, name), value, name));
+      if (field === 'or' || field === 'and') {
+        conditions.push(parseGroup(field, value, name));
+      } else if (field === 'not.or' || field === 'not.and') {
+        conditions.push({
+          kind: 'not',
+          operand: parseGroup(field === 'not.or' ? 'or' : 'and', value, name),
+        });
+      } else {
+        conditions.push(parseCondition(parseFieldPath(field, name), value, name));
+      }
     }
   }
   return conditions;

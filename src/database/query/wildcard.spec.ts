@@ -11,8 +11,19 @@ describe('wildcardMatch', () => {
     ['abc', 'abc', true],
     ['a.c', 'abc', false],
     ['*a*a*a*b', 'a'.repeat(5000), false],
+    ['a*a', 'a', false],
+    ['ab*ba', 'aba', false],
+    ['**', 'x', true],
+    ['a**b', 'ab', true],
   ])('%s against %s is %s', (pattern, text, expected) => {
     expect(wildcardMatch(pattern, text)).toBe(expected);
+  });
+
+  it('answers adversarial patterns on long texts (a backtracking matcher would need ~250M steps a call)', () => {
+    const text = 'a'.repeat(1_000_000);
+
+    for (let i = 0; i < 20; i++) expect(wildcardMatch(`*${'a'.repeat(250)}b`, text)).toBe(false);
+    expect(wildcardMatch(`*${'a'.repeat(250)}*`, text)).toBe(true);
   });
 
   it('agrees with an anchored regular expression', () => {
