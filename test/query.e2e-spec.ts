@@ -166,6 +166,33 @@ describe('Querying lists: GET /api/v1/data/:table', () => {
     });
   });
 
+  it('pages by cursor over long sort values, and refuses a cursor whose record was deleted', async () => {
+    const rows = Array.from({ length: 5 }, (_, i) => ({
+      id: `long${i}`,
+      s: `${String.fromCharCode(97 + i)}${'x'.repeat(3500)}`,
+    }));
+    await request(http).post('/api/v1/data/longsort').send(rows).expect(201);
+    const seen: string[] = [];
+    let url: string | undefined = '/api/v1/data/longsort?sort=-s&limit=2&fields=id';
+    while (url !== undefined) {
+      expect(url.length).toBeLessThan(2000);
+      const res: request.Response = await request(http).get(url).expect(200);
+      seen.push(...ids(res));
+      url = nextPageUrl(res);
+    }
+    expect(seen).toEqual(['long4', 'long3', 'long2', 'long1', 'long0']);
+
+    const first = await request(http).get('/api/v1/data/longsort?sort=s&limit=1').expect(200);
+    await request(http).delete('/api/v1/data/longsort/long0').expect(204);
+    const gone = await request(http)
+      .get(nextPageUrl(first) as string)
+      .expect(400);
+    expect(gone.body.errors[0]).toMatchObject({
+      field: 'cursor',
+      message: expect.stringContaining('deleted'),
+    });
+  });
+
   it('refuses a cursor from another query or table', async () => {
     const link = (await get('sort=age&limit=1').expect(200)).headers.link as string;
     const cursor = /cursor=([^&>]+)/.exec(link)?.[1];

@@ -1,7 +1,14 @@
 import { ResultTooLargeError } from './database.errors';
 import { joinGroups, type JoinGroup, type JoinRow, type Relation } from './hash-join';
 import type { Scalar } from './hash-index';
-import { decodeCursor, encodeCursor, fingerprint } from './query/cursor';
+import {
+  decodeCursor,
+  encodeCursor,
+  fingerprint,
+  goneCursor,
+  type CursorKey,
+  type CursorPosition,
+} from './query/cursor';
 import type { FieldPath } from './query/field-path';
 import { compilePredicate, indexableConditions, type Predicate } from './query/filter';
 import {
@@ -11,6 +18,7 @@ import {
   pageSorted,
   type Candidates,
   type GroupShape,
+  lastOf,
   type Page,
 } from './query/page';
 import { compileProjection } from './query/projection';
@@ -108,35 +116,49 @@ export async function executeList(
   const yielder = new Yielder();
   let page: Page<StoredRecord>;
   if (query.sort.length === 0) {
-    const after =
+    const position =
       query.cursor === undefined
         ? undefined
-        : decodeCursor(query.cursor, print, { kind: 'seq', length: 1 });
+        : decodeCursor(query.cursor, print, { kind: 'seq', length: 1, refLength: 1 });
+    const after =
+      position === undefined ? undefined : (positionKey(position, () => undefined) as number[]);
     page = await pageInOrder(
       selection,
       (record) => [table.seqOf(record.id)],
-      { ...query, after: after as number[] | undefined },
+      { ...query, after },
       yielder,
     );
   } else {
     const keys = [...query.sort, ID_KEY];
-    const after =
+    const keyOf = compileKeyOf(keys);
+    const position =
       query.cursor === undefined
         ? undefined
-        : decodeCursor(query.cursor, print, { kind: 'sort', length: keys.length });
+        : decodeCursor(query.cursor, print, { kind: 'sort', length: keys.length, refLength: 1 });
+    const after =
+      position === undefined
+        ? undefined
+        : (positionKey(position, ([id]) => {
+            const record = id === null ? undefined : table.get(id);
+            return record === undefined ? undefined : keyOf(record);
+          }) as RowKey);
     page = await pageSorted(
       selection,
-      compileKeyOf(keys),
+      keyOf,
       compileKeyCompare(keys),
-      { ...query, after: after as RowKey | undefined },
+      { ...query, after },
       yielder,
     );
   }
+  const last = lastOf(page);
   const project = query.fields === undefined ? undefined : compileProjection(query.fields);
   return {
     items: project === undefined ? page.items : page.items.map(project),
     total: page.total,
-    nextCursor: page.nextKey === undefined ? undefined : encodeCursor(print, page.nextKey),
+    nextCursor:
+      page.nextKey === undefined || last === undefined
+        ? undefined
+        : encodeCursor(print, page.nextKey, [last.id]),
     plan: selection.plan,
   };
 }
@@ -226,23 +248,36 @@ export async function executeJoin(
     sort: query.sort,
   });
   let page: Page<Row>;
+  const refLength = anchorsOnly ? 1 : 2;
   if (query.sort.length === 0) {
-    const after =
+    const position =
       query.cursor === undefined
         ? undefined
-        : decodeCursor(query.cursor, print, { kind: 'seq', length: anchorsOnly ? 1 : 2 });
-    page = await pageGroups(
-      groups,
-      shape,
-      { ...query, after: after as number[] | undefined },
-      yielder,
-    );
+        : decodeCursor(query.cursor, print, {
+            kind: 'seq',
+            length: anchorsOnly ? 1 : 2,
+            refLength,
+          });
+    const after =
+      position === undefined ? undefined : (positionKey(position, () => undefined) as number[]);
+    page = await pageGroups(groups, shape, { ...query, after }, yielder);
   } else {
     const sortKeys = [...query.sort, ...(anchorsOnly ? [LEFT_ID] : [LEFT_ID, RIGHT_ID])];
-    const after =
+    const keyOf = compileKeyOf(sortKeys);
+    const position =
       query.cursor === undefined
         ? undefined
-        : decodeCursor(query.cursor, print, { kind: 'sort', length: sortKeys.length });
+        : decodeCursor(query.cursor, print, { kind: 'sort', length: sortKeys.length, refLength });
+    const after =
+      position === undefined
+        ? undefined
+        : (positionKey(position, ([leftId, rightId]) => {
+            const left = leftId === null ? null : leftTable.get(leftId);
+            const right =
+              rightId === null || rightId === undefined ? null : rightTable.get(rightId);
+            if (left === undefined || right === undefined) return undefined;
+            return keyOf(anchorsOnly ? { left } : { left, right });
+          }) as RowKey);
     // Sorting needs every row: refuse joins whose rows (counted from group sizes) exceed the cap.
     const allGroups: Group[] = [];
     let rows = 0;
@@ -261,13 +296,13 @@ export async function executeJoin(
     }
     page = await pageSorted(
       { rows: rowsOf(allGroups, shape) },
-      compileKeyOf(sortKeys),
+      keyOf,
       compileKeyCompare(sortKeys),
-      { ...query, after: after as RowKey | undefined },
+      { ...query, after },
       yielder,
     );
   }
-
+  const lastRow = lastOf(page);
   const projectLeft =
     query.fields?.left === undefined ? undefined : compileProjection(query.fields.left);
   const projectRight =
@@ -288,9 +323,29 @@ export async function executeJoin(
   return {
     items,
     total: page.total,
-    nextCursor: page.nextKey === undefined ? undefined : encodeCursor(print, page.nextKey),
+    nextCursor:
+      page.nextKey === undefined || lastRow === undefined
+        ? undefined
+        : encodeCursor(
+            print,
+            page.nextKey,
+            anchorsOnly
+              ? [lastRow.left?.id ?? null]
+              : [lastRow.left?.id ?? null, lastRow.right?.id ?? null],
+          ),
     plan: `left=${left.plan}; right=${rightPlan}; join=${joinPlan}`,
   };
+}
+
+/** The key a cursor stands for; a reference is resolved against the current records. */
+function positionKey(
+  position: CursorPosition,
+  resolve: (ref: readonly (string | null)[]) => CursorKey | undefined,
+): CursorKey {
+  if ('key' in position) return position.key;
+  const key = resolve(position.ref);
+  if (key === undefined) throw goneCursor();
+  return key;
 }
 
 function* rowsOf<G, T>(groups: Iterable<G>, shape: GroupShape<G, T>): Generator<T> {

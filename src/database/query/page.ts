@@ -20,6 +20,11 @@ export interface Page<T> {
   readonly nextKey?: CursorKey;
 }
 
+/** The item a page's next cursor points at: its last. */
+export function lastOf<T>(page: Page<T>): T | undefined {
+  return page.items[page.items.length - 1];
+}
+
 /** Candidates and the test they must pass (none when they are already filtered). */
 export interface Candidates<T> {
   readonly rows: Iterable<T>;
