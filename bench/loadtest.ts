@@ -4,24 +4,13 @@
  * table and exits non-zero on any error, timeout or non-2xx answer.
  *   npm run loadtest -- --duration 60 --connections 100
  */
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { join } from 'node:path';
 import { runMixedLoad, seedLoadData } from './load-scenario';
+import { startServer } from './server';
 
 function argument(name: string, fallback: number): number {
   const index = process.argv.indexOf(`--${name}`);
   return index === -1 ? fallback : Number(process.argv[index + 1]);
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 function rssMb(pid: number): number {
@@ -32,45 +21,24 @@ function rssMb(pid: number): number {
 async function main(): Promise<void> {
   const duration = argument('duration', 60);
   const connections = argument('connections', 100);
-  const port = await freePort();
-  const server = spawn(process.execPath, [join(__dirname, '..', 'dist', 'main.js')], {
-    env: {
-      ...process.env,
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      THROTTLE_LIMIT: '0',
-      LOG_LEVEL: 'warn',
-    },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
-  const baseUrl = `http://127.0.0.1:${port}`;
+  const server = await startServer();
+  const { baseUrl } = server;
+  const pid = server.process.pid as number;
   try {
-    for (let i = 0; i < 100; i++) {
-      if (
-        await fetch(`${baseUrl}/health`).then(
-          (r) => r.ok,
-          () => false,
-        )
-      )
-        break;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
     await seedLoadData(baseUrl);
-    const samples: { second: number; rssMb: number }[] = [
-      { second: 0, rssMb: rssMb(server.pid as number) },
-    ];
+    const samples: { second: number; rssMb: number }[] = [{ second: 0, rssMb: rssMb(pid) }];
     const started = Date.now();
     const sampler = setInterval(
       () =>
         samples.push({
           second: Math.round((Date.now() - started) / 1000),
-          rssMb: rssMb(server.pid as number),
+          rssMb: rssMb(pid),
         }),
       Math.max(1000, (duration * 1000) / 12),
     );
     const summary = await runMixedLoad(baseUrl, { duration, connections });
     clearInterval(sampler);
-    samples.push({ second: duration, rssMb: rssMb(server.pid as number) });
+    samples.push({ second: duration, rssMb: rssMb(pid) });
 
     console.log(
       `\nmixed load: ${connections} connections, ${duration} s, loopback (node ${process.version})`,
@@ -93,7 +61,7 @@ async function main(): Promise<void> {
       process.exitCode = 1;
     }
   } finally {
-    server.kill('SIGTERM');
+    server.stop();
   }
 }
 
