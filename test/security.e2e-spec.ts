@@ -183,6 +183,50 @@ describe('HTTP hardening', () => {
     }
   });
 
+  it('checks every JSON body for depth and __proto__, table and index bodies too', async () => {
+    const deep = `{"name":"tb","x":${'['.repeat(2000)}${']'.repeat(2000)}}`;
+    for (const url of ['/api/v1/tables', '/api/v1/tables/items/indexes', '/api/v1/data/items']) {
+      const res = await request(http).post(url).set('Content-Type', 'application/json').send(deep);
+      expect({ url, status: res.status, code: res.body.code }).toEqual({
+        url,
+        status: 400,
+        code: 'INVALID_BODY',
+      });
+    }
+    await request(http)
+      .post('/api/v1/tables')
+      .set('Content-Type', 'application/json')
+      .send('{"name":"tb","__proto__":{"x":1}}')
+      .expect(400);
+  });
+
+  it('answers an empty chunked JSON body with 400, not 403', async () => {
+    const res = await request(http)
+      .post('/api/v1/data/items')
+      .set('Content-Type', 'application/json')
+      .set('Transfer-Encoding', 'chunked')
+      .send('');
+
+    expect(res.status).toBe(400);
+    expect(res.body.code).toBe('INVALID_BODY');
+  });
+
+  it('serves the ReDoc bundle as JavaScript bytes, and no CSP upgrade of plain HTTP', async () => {
+    const res = await request(http)
+      .get('/redoc/redoc.standalone.js')
+      .buffer(true)
+      .parse((r, done) => {
+        const chunks: Buffer[] = [];
+        r.on('data', (chunk: Buffer) => chunks.push(chunk));
+        r.on('end', () => done(null, Buffer.concat(chunks)));
+      });
+
+    expect(res.status).toBe(200);
+    expect(res.headers['content-type']).toMatch(/^text\/javascript/);
+    expect((res.body as Buffer).subarray(0, 20).toString()).not.toMatch(/^\{"type":"Buffer"/);
+    expect(res.headers['content-security-policy']).not.toContain('upgrade-insecure-requests');
+  });
+
   it('answers over-long URLs with 414 and non-JSON bodies with 415', async () => {
     const long = await request(http)
       .get(`/api/v1/data/items?x=${'a'.repeat(9000)}`)

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { Controller, Get, Header, NotFoundException } from '@nestjs/common';
+import { Controller, Get, Header, NotFoundException, StreamableFile } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { ApiExcludeController } from '@nestjs/swagger';
 import { SkipThrottle } from '@nestjs/throttler';
@@ -42,11 +42,14 @@ export class DocsController {
   }
 
   @Get('redoc.standalone.js')
-  @Header('Content-Type', 'text/javascript; charset=utf-8')
   @Header('Cache-Control', 'public, max-age=86400')
-  bundle(): Buffer {
+  bundle(): StreamableFile {
     this.assertEnabled();
-    return REDOC_BUNDLE;
+    // A StreamableFile is sent as bytes; a Buffer returned as such would be JSON-encoded.
+    return new StreamableFile(REDOC_BUNDLE, {
+      type: 'text/javascript; charset=utf-8',
+      length: REDOC_BUNDLE.length,
+    });
   }
 
   /** DOCS_ENABLED=false: the docs routes answer as if they did not exist. */

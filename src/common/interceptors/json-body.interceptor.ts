@@ -10,6 +10,7 @@ import { json } from 'express';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { from, switchMap, type Observable } from 'rxjs';
 import type { Env } from '../../config/env.validation';
+import { assertJsonWithinLimits } from '../pipes/json-object.pipe';
 import { ApiProblemException } from '../problems/api-problem.exception';
 
 /** application/json and the +json types (merge-patch+json…), with parameters. */
@@ -29,6 +30,11 @@ const PARSER_PROBLEMS: Readonly<Record<string, [HttpStatus, string, string]>> = 
     HttpStatus.BAD_REQUEST,
     'MALFORMED_JSON',
     'The request body is not valid JSON',
+  ],
+  'entity.verify.failed': [
+    HttpStatus.BAD_REQUEST,
+    'INVALID_BODY',
+    'A JSON body is required, and this one is empty',
   ],
   'entity.too.large': [
     HttpStatus.PAYLOAD_TOO_LARGE,
@@ -57,17 +63,18 @@ const PARSER_PROBLEMS: Readonly<Record<string, [HttpStatus, string, string]>> = 
 export class JsonBodyInterceptor implements NestInterceptor {
   private readonly parse: Parser;
   private readonly limitBytes: number;
+  private readonly maxDepth: number;
 
   constructor(config: ConfigService<Env, true>) {
     this.limitBytes = config.get('BODY_LIMIT', { infer: true });
+    this.maxDepth = config.get('MAX_DEPTH', { infer: true });
     this.parse = json({
       limit: this.limitBytes,
       strict: false,
       type: ['application/json', 'application/*+json'],
       verify: (_req, _res, buffer) => {
         // A chunked body that turns out empty is no body (not `{}`).
-        if (buffer.length === 0)
-          throw Object.assign(new Error('empty body'), { type: 'entity.empty' });
+        if (buffer.length === 0) throw new Error('empty body');
       },
     }) as unknown as Parser;
   }
@@ -91,7 +98,17 @@ export class JsonBodyInterceptor implements NestInterceptor {
   private parseBody(req: IncomingMessage, res: ServerResponse): Promise<void> {
     return new Promise((resolve, reject) => {
       this.parse(req, res, (error?: unknown) => {
-        if (error === undefined || error === null) return resolve();
+        if (error === undefined || error === null) {
+          try {
+            assertJsonWithinLimits(
+              (req as IncomingMessage & { body?: unknown }).body,
+              this.maxDepth,
+            );
+            return resolve();
+          } catch (problem) {
+            return reject(problem);
+          }
+        }
         const type = (error as { type?: unknown }).type;
         const known = typeof type === 'string' ? PARSER_PROBLEMS[type] : undefined;
         if (known === undefined) return reject(error);

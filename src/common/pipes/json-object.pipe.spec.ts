@@ -1,7 +1,5 @@
-import type { ConfigService } from '@nestjs/config';
-import type { Env } from '../../config/env.validation';
 import { ApiProblemException } from '../problems/api-problem.exception';
-import { JSON_LIMITS, JsonObjectPipe } from './json-object.pipe';
+import { assertJsonWithinLimits, JSON_LIMITS, JsonObjectPipe } from './json-object.pipe';
 
 function nested(depth: number): unknown {
   let value: unknown = 1;
@@ -9,18 +7,11 @@ function nested(depth: number): unknown {
   return value;
 }
 
-const config = (maxDepth: number) =>
-  ({
-    get: (key: string) => (key === 'MAX_DEPTH' ? maxDepth : undefined),
-  }) as unknown as ConfigService<Env, true>;
-
 describe('JsonObjectPipe', () => {
-  const pipe = new JsonObjectPipe(config(32));
+  const pipe = new JsonObjectPipe();
 
-  it('passes plain objects through unchanged, constructor and prototype members included', () => {
-    const body = JSON.parse(
-      '{"a":[1,{"b":null}],"constructor":{"prototype":{"x":1}},"s":"\\ud800"}',
-    );
+  it('passes plain objects through unchanged', () => {
+    const body = { a: [1, { b: null }] };
 
     expect(pipe.transform(body)).toBe(body);
   });
@@ -31,20 +22,34 @@ describe('JsonObjectPipe', () => {
       expect(() => pipe.transform(value)).toThrow(ApiProblemException);
     },
   );
+});
 
-  it('accepts nesting up to MAX_DEPTH and rejects one level more', () => {
-    expect(() => pipe.transform(nested(32))).not.toThrow();
-    expect(() => pipe.transform(nested(33))).toThrow(/nested deeper than 32/);
-    expect(() => new JsonObjectPipe(config(3)).transform(nested(4))).toThrow(/deeper than 3/);
+describe('assertJsonWithinLimits', () => {
+  const check =
+    (value: unknown, maxDepth = 32) =>
+    () =>
+      assertJsonWithinLimits(value, maxDepth);
+
+  it('accepts constructor and prototype members and lone surrogates in values', () => {
+    expect(
+      check(JSON.parse('{"a":[1,{"b":null}],"constructor":{"prototype":{"x":1}},"s":"\\ud800"}')),
+    ).not.toThrow();
+  });
+
+  it('accepts nesting up to MAX_DEPTH and rejects one level more, in arrays too', () => {
+    expect(check(nested(32))).not.toThrow();
+    expect(check(nested(33))).toThrow(/nested deeper than 32/);
+    expect(check(nested(4), 3)).toThrow(/deeper than 3/);
+    expect(check(JSON.parse(`${'['.repeat(40)}${']'.repeat(40)}`))).toThrow(/deeper/);
   });
 
   it('rejects very deep bodies without overflowing the stack', () => {
-    expect(() => pipe.transform(nested(100_000))).toThrow(ApiProblemException);
+    expect(check(nested(100_000))).toThrow(ApiProblemException);
   });
 
   it('rejects __proto__ members at any depth, in arrays too', () => {
-    expect(() => pipe.transform(JSON.parse('{"__proto__":{"x":1}}'))).toThrow(/__proto__/);
-    expect(() => pipe.transform(JSON.parse('{"a":[{"__proto__":1}]}'))).toThrow(/a\[0\]/);
+    expect(check(JSON.parse('{"__proto__":{"x":1}}'))).toThrow(/__proto__/);
+    expect(check(JSON.parse('{"a":[{"__proto__":1}]}'))).toThrow(/a\[0\]/);
   });
 
   it.each([
@@ -66,6 +71,6 @@ describe('JsonObjectPipe', () => {
       /more than 10000/,
     ],
   ])('rejects %s', (_name, json, message) => {
-    expect(() => pipe.transform(JSON.parse(json))).toThrow(message);
+    expect(check(JSON.parse(json))).toThrow(message);
   });
 });

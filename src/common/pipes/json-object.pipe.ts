@@ -1,6 +1,4 @@
 import { HttpStatus, Injectable, type PipeTransform } from '@nestjs/common';
-import { ConfigService } from '@nestjs/config';
-import type { Env } from '../../config/env.validation';
 import type { JsonObject } from '../../database/record.types';
 import { ApiProblemException } from '../problems/api-problem.exception';
 
@@ -74,14 +72,18 @@ function checkValue(value: unknown, depth: number, maxDepth: number, path: strin
 }
 
 /**
- * Checks one record body: a JSON object (not an array, string, number or null) within the
- * limits above. `where` names it in a batch (`[3]`).
+ * Walks any parsed JSON body against the limits above and MAX_DEPTH. Run once per request by
+ * JsonBodyInterceptor, before any pipe or validator recurses into the body.
  */
-export function assertRecordBody(
-  value: unknown,
-  maxDepth: number,
-  where = '',
-): asserts value is JsonObject {
+export function assertJsonWithinLimits(value: unknown, maxDepth: number): void {
+  checkValue(value, 1, maxDepth, '');
+}
+
+/**
+ * Checks one record body's shape: a JSON object (not an array, string, number or null).
+ * `where` names it in a batch (`[3]`). Its content was checked by assertJsonWithinLimits.
+ */
+export function assertRecordBody(value: unknown, where = ''): asserts value is JsonObject {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw invalid(
       value === undefined
@@ -89,20 +91,13 @@ export function assertRecordBody(
         : `The body${where ? ` element ${where}` : ''} must be a JSON object`,
     );
   }
-  checkValue(value, where ? 2 : 1, maxDepth, where);
 }
 
 /** Accepts one record body (PUT, PATCH). */
 @Injectable()
 export class JsonObjectPipe implements PipeTransform<unknown, JsonObject> {
-  private readonly maxDepth: number;
-
-  constructor(config: ConfigService<Env, true>) {
-    this.maxDepth = config.get('MAX_DEPTH', { infer: true });
-  }
-
   transform(value: unknown): JsonObject {
-    assertRecordBody(value, this.maxDepth);
+    assertRecordBody(value);
     return value;
   }
 }

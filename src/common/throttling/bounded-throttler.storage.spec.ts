@@ -41,6 +41,16 @@ describe('BoundedThrottlerStorage', () => {
     expect((await storage.increment('client-99999', 60_000, 10, 60_000)).totalHits).toBe(2);
   });
 
+  it('does not let a blocked client free itself by filling the table from other addresses', async () => {
+    storage = new BoundedThrottlerStorage(100);
+    for (let i = 0; i < 3; i++) await storage.increment('attacker', 60_000, 2, 60_000);
+
+    for (let i = 0; i < 500; i++) await storage.increment(`other-${i}`, 60_000, 2, 60_000);
+
+    expect((await storage.increment('attacker', 60_000, 2, 60_000)).isBlocked).toBe(true);
+    expect(storage.size).toBe(100);
+  });
+
   it('sweeps expired counters', async () => {
     storage = new BoundedThrottlerStorage(1000);
     for (let i = 0; i < 10; i++) await storage.increment(`c${i}`, 1000, 10, 1000);

@@ -72,7 +72,18 @@ export class BoundedThrottlerStorage implements ThrottlerStorage, OnModuleDestro
     }
   }
 
-  private evictOldest(): void {
+  /**
+   * Drops the least recently started counter that is not blocking its client, so a blocked
+   * client cannot free itself by flooding the table from other addresses; when every counter
+   * blocks, the oldest goes.
+   */
+  private evictOldest(now = Date.now()): void {
+    for (const [key, counter] of this.counters) {
+      if (counter.blockedUntil <= now) {
+        this.counters.delete(key);
+        return;
+      }
+    }
     const oldest = this.counters.keys().next();
     if (!oldest.done) this.counters.delete(oldest.value);
   }

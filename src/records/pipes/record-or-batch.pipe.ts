@@ -9,16 +9,14 @@ import type { JsonObject } from '../../database/record.types';
 @Injectable()
 export class RecordOrBatchPipe implements PipeTransform<unknown, JsonObject | JsonObject[]> {
   private readonly bulkMax: number;
-  private readonly maxDepth: number;
 
   constructor(config: ConfigService<Env, true>) {
     this.bulkMax = config.get('BULK_MAX', { infer: true });
-    this.maxDepth = config.get('MAX_DEPTH', { infer: true });
   }
 
   transform(value: unknown): JsonObject | JsonObject[] {
     if (!Array.isArray(value)) {
-      assertRecordBody(value, this.maxDepth);
+      assertRecordBody(value);
       return value;
     }
     if (value.length === 0) {
@@ -35,7 +33,7 @@ export class RecordOrBatchPipe implements PipeTransform<unknown, JsonObject | Js
         `A bulk write holds at most ${this.bulkMax} records (BULK_MAX); this one has ${value.length}`,
       );
     }
-    value.forEach((element, index) => assertRecordBody(element, this.maxDepth, `[${index}]`));
+    value.forEach((element, index) => assertRecordBody(element, `[${index}]`));
     return value as JsonObject[];
   }
 }
