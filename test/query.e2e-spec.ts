@@ -435,6 +435,7 @@ describe('Bulk writes: POST an array', () => {
     ],
     ['an id already in the table', 'bulk', [{ id: 'fresh' }, { id: 'b1' }], 409, 1],
     ['an id twice in the batch', 'bulk', [{ id: 'twice' }, { id: 'x' }, { id: 'twice' }], 409, 2],
+    ['two ids twice', 'bulk', [{ id: 'p' }, { id: 'p' }, { id: 'q' }, { id: 'q' }], 409, 3],
     ['a bad id', 'bulk', [{ id: 'ok' }, { id: 'bad id' }], 400, 1],
   ])(
     'writes nothing when one record has %s, naming its index',

@@ -61,16 +61,21 @@ export class DuplicateRecordError extends DatabaseError {
   constructor(
     readonly table: string,
     readonly id: string,
-    /** Position in a bulk write. */
-    readonly index?: number,
+    /** Positions in a bulk write of every record whose id is taken or repeated. */
+    readonly indexes?: readonly number[],
   ) {
     super(
-      index === undefined
+      indexes === undefined
         ? `Record '${id}' already exists in table '${table}'`
-        : `Record '${id}' (index ${index}) already exists in table '${table}' or earlier in the batch`,
+        : `Record '${id}' (index ${indexes[0]})${indexes.length > 1 ? ` and ${indexes.length - 1} more` : ''} already exist in table '${table}' or earlier in the batch`,
     );
-    if (index !== undefined)
-      this.errors = [{ field: `[${index}].id`, message: 'duplicate id', index }];
+    if (indexes !== undefined) {
+      this.errors = indexes.map((index) => ({
+        field: `[${index}].id`,
+        message: 'duplicate id',
+        index,
+      }));
+    }
   }
 }
 
@@ -103,15 +108,19 @@ export class UniqueViolationError extends DatabaseError {
   readonly code = 'UNIQUE_VIOLATION';
   readonly errors?: readonly FieldError[];
 
-  constructor(table: string, field: string, value: unknown, index?: number) {
-    const at = index === undefined ? '' : ` (index ${index})`;
+  /** `indexes`: positions in a bulk write of every record that would duplicate a value. */
+  constructor(table: string, field: string, value: unknown, indexes?: readonly number[]) {
+    const at = indexes === undefined ? '' : ` (index ${indexes.join(', ')})`;
     super(
       `Another record of table '${table}' already has ${field} = ${JSON.stringify(value)}${at}`,
     );
-    if (index !== undefined)
-      this.errors = [
-        { field: `[${index}].${field}`, message: 'duplicate value of a unique field', index },
-      ];
+    if (indexes !== undefined) {
+      this.errors = indexes.map((index) => ({
+        field: `[${index}].${field}`,
+        message: 'duplicate value of a unique field',
+        index,
+      }));
+    }
   }
 }
 

@@ -100,23 +100,32 @@ export class Table {
    */
   insertAll(records: readonly StoredRecord[], bulk = true): void {
     const batchIds = new Set<string>();
+    const duplicates: number[] = [];
     records.forEach((record, index) => {
-      if (this.records.has(record.id) || batchIds.has(record.id)) {
-        throw new DuplicateRecordError(this.name, record.id, bulk ? index : undefined);
-      }
+      if (this.records.has(record.id) || batchIds.has(record.id)) duplicates.push(index);
       batchIds.add(record.id);
     });
+    if (duplicates.length > 0) {
+      throw new DuplicateRecordError(
+        this.name,
+        records[duplicates[0]].id,
+        bulk ? duplicates : undefined,
+      );
+    }
     for (const index of this.indexes.values()) {
       if (!index.unique) continue;
       const batchKeys = new Set<Scalar>();
+      const clashes: number[] = [];
       records.forEach((record, position) => {
         const key = index.keyOf(record);
         if (key === undefined) return;
-        if (index.lookup(key) !== undefined || batchKeys.has(key)) {
-          throw new UniqueViolationError(this.name, index.field, key, bulk ? position : undefined);
-        }
+        if (index.lookup(key) !== undefined || batchKeys.has(key)) clashes.push(position);
         batchKeys.add(key);
       });
+      if (clashes.length > 0) {
+        const key = index.keyOf(records[clashes[0]]);
+        throw new UniqueViolationError(this.name, index.field, key, bulk ? clashes : undefined);
+      }
     }
     for (const record of records) {
       this.records.set(record.id, record);
