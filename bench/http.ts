@@ -1,0 +1,282 @@
+/**
+ * HTTP throughput side by side, in one run on this machine: memdb (built, Express), a bare
+ * NestJS/Express app (the ceiling) and json-server 0.17.4 on the same data. autocannon runs in
+ * its own process; with taskset, the server gets CPU 0 and the load CPU 1. Each case: a
+ * warm-up, then two rounds; the table shows the mean req/s of the rounds and the worse p99.
+ * Run: npm run build && npx ts-node --transpile-only bench/http.ts [--duration 5] [--connections 50]
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { machine, markdownTable, writeSection } from './results';
+
+const ROOT = join(__dirname, '..');
+const USER = { email: 'ada@example.com', full_name: 'Ada Lovelace', age: 36 };
+
+function argument(name: string, fallback: number): number {
+  const index = process.argv.indexOf(`--${name}`);
+  return index === -1 ? fallback : Number(process.argv[index + 1]);
+}
+
+const hasTaskset = (() => {
+  try {
+    execFileSync('taskset', ['-c', '0', 'true']);
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+function pinned(cpu: number, command: string, args: string[]): [string, string[]] {
+  return hasTaskset ? ['taskset', ['-c', String(cpu), command, ...args]] : [command, args];
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function start(
+  command: string,
+  args: string[],
+  env: Record<string, string>,
+  probe: string,
+): Promise<ChildProcess> {
+  const [cmd, argv] = pinned(0, command, args);
+  const child = spawn(cmd, argv, { cwd: ROOT, env: { ...process.env, ...env }, stdio: 'ignore' });
+  for (let i = 0; i < 200; i++) {
+    if (
+      await fetch(probe).then(
+        (r) => r.status < 500,
+        () => false,
+      )
+    )
+      return child;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  child.kill();
+  throw new Error(`${command} ${args.join(' ')} did not start`);
+}
+
+interface Load {
+  readonly url: string;
+  readonly method?: 'GET' | 'POST';
+  readonly body?: object;
+}
+
+function autocannon(
+  { url, method = 'GET', body }: Load,
+  duration: number,
+  connections: number,
+): { rps: number; p99: number; non2xx: number } {
+  const args = [
+    join(ROOT, 'node_modules', 'autocannon', 'autocannon.js'),
+    '--json',
+    '-c',
+    String(connections),
+    '-d',
+    String(duration),
+  ];
+  if (method === 'POST')
+    args.push('-m', 'POST', '-H', 'content-type=application/json', '-b', JSON.stringify(body));
+  const [cmd, argv] = pinned(1, process.execPath, [...args, url]);
+  const out = JSON.parse(
+    execFileSync(cmd, argv, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 }),
+  ) as {
+    requests: { average: number };
+    latency: { p99: number };
+    non2xx: number;
+  };
+  return { rps: out.requests.average, p99: out.latency.p99, non2xx: out.non2xx };
+}
+
+function measure(
+  load: Load,
+  duration: number,
+  connections: number,
+): { rps: number; p99: number; non2xx: number } {
+  autocannon(load, 2, connections);
+  const rounds = [autocannon(load, duration, connections), autocannon(load, duration, connections)];
+  return {
+    rps: Math.round((rounds[0].rps + rounds[1].rps) / 2),
+    p99: Math.max(rounds[0].p99, rounds[1].p99),
+    non2xx: rounds[0].non2xx + rounds[1].non2xx,
+  };
+}
+
+async function main(): Promise<void> {
+  const duration = argument('duration', 5);
+  const connections = argument('connections', 50);
+  const rows: Record<string, string | number>[] = [];
+  const results = new Map<string, number>();
+  const record = (server: string, operation: string, load: Load) => {
+    const { rps, p99, non2xx } = measure(load, duration, connections);
+    results.set(`${server}/${operation}`, rps);
+    rows.push({ server, operation, 'req/s': rps, 'p99 ms': p99, 'non-2xx': non2xx });
+    console.log(
+      server,
+      operation,
+      rps,
+      'req/s',
+      'p99',
+      p99,
+      'ms',
+      non2xx ? `${non2xx} non-2xx` : '',
+    );
+  };
+
+  // memdb
+  let port = await freePort();
+  let base = `http://127.0.0.1:${port}`;
+  let child = await start(
+    process.execPath,
+    ['dist/main.js'],
+    {
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      THROTTLE_LIMIT: '0',
+      LOG_LEVEL: 'warn',
+      BULK_MAX: '10000',
+    },
+    `${base}/health`,
+  );
+  try {
+    const users = Array.from({ length: 1000 }, (_, i) => ({
+      id: `u${i}`,
+      email: `u${i}@example.com`,
+      full_name: `User ${i}`,
+      age: i % 100,
+    }));
+    await fetch(`${base}/api/v1/data/users`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(users),
+    });
+    const orders = Array.from({ length: 5000 }, (_, i) => ({
+      user_id: `u${i % 1000}`,
+      product_name: 'p',
+      quantity: 1,
+      total_price: i,
+      order_date: '2026-11-25T20:00:00Z',
+    }));
+    await fetch(`${base}/api/v1/data/orders`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(orders),
+    });
+    record('memdb (Express)', 'GET by id', { url: `${base}/api/v1/data/users/u500` });
+    record('memdb (Express)', 'POST users', {
+      url: `${base}/api/v1/data/users`,
+      method: 'POST',
+      body: USER,
+    });
+    record('memdb (Express)', 'filtered list page', {
+      url: `${base}/api/v1/data/users?age=gte.50&limit=20`,
+    });
+    record('memdb (Express)', 'join page', {
+      url: `${base}/api/v1/join/users/orders/user_id?leftKey=id&limit=20`,
+    });
+  } finally {
+    child.kill();
+  }
+
+  // bare NestJS on Express: the ceiling
+  port = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  child = await start(
+    process.execPath,
+    ['-r', 'ts-node/register/transpile-only', 'bench/peers/bare-nest.ts'],
+    { PORT: String(port) },
+    `${base}/items/1`,
+  );
+  try {
+    record('bare NestJS (Express)', 'GET by id', { url: `${base}/items/u500` });
+    record('bare NestJS (Express)', 'POST users', {
+      url: `${base}/users`,
+      method: 'POST',
+      body: USER,
+    });
+  } finally {
+    child.kill();
+  }
+
+  // json-server 0.17.4 on the same data
+  const dir = mkdtempSync(join(tmpdir(), 'memdb-bench-'));
+  const dbFile = join(dir, 'db.json');
+  writeFileSync(
+    dbFile,
+    JSON.stringify({
+      users: Array.from({ length: 1000 }, (_, i) => ({
+        id: `u${i}`,
+        email: `u${i}@example.com`,
+        full_name: `User ${i}`,
+        age: i % 100,
+      })),
+    }),
+  );
+  port = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  child = await start(
+    process.execPath,
+    [
+      join(ROOT, 'node_modules', 'json-server', 'lib', 'cli', 'bin.js'),
+      '--quiet',
+      '--port',
+      String(port),
+      dbFile,
+    ],
+    {},
+    `${base}/users/u1`,
+  );
+  try {
+    record('json-server 0.17.4', 'GET by id', { url: `${base}/users/u500` });
+    record('json-server 0.17.4', 'POST users', {
+      url: `${base}/users`,
+      method: 'POST',
+      body: USER,
+    });
+    record('json-server 0.17.4', 'filtered list page', {
+      url: `${base}/users?age_gte=50&_limit=20`,
+    });
+  } finally {
+    child.kill();
+  }
+
+  const ratio = (a: string, b: string) =>
+    ((results.get(a) ?? 0) / (results.get(b) ?? 1)).toFixed(2);
+  const ratios = [
+    {
+      ratio: 'memdb GET / bare Nest GET (target >= 0.85)',
+      value: ratio('memdb (Express)/GET by id', 'bare NestJS (Express)/GET by id'),
+    },
+    {
+      ratio: 'memdb POST / bare Nest POST (target >= 0.8)',
+      value: ratio('memdb (Express)/POST users', 'bare NestJS (Express)/POST users'),
+    },
+    {
+      ratio: 'memdb GET / json-server GET (target >= 1.8)',
+      value: ratio('memdb (Express)/GET by id', 'json-server 0.17.4/GET by id'),
+    },
+    {
+      ratio: 'memdb POST / json-server POST (target >= 15)',
+      value: ratio('memdb (Express)/POST users', 'json-server 0.17.4/POST users'),
+    },
+  ];
+  console.table(rows);
+  console.table(ratios);
+  writeSection(
+    'http',
+    `## HTTP throughput\n\nCommand: \`npm run build && npx ts-node --transpile-only bench/http.ts --duration ${duration} --connections ${connections}\`.\n${machine()}; ${connections} connections; ${hasTaskset ? 'server pinned to CPU 0, autocannon to CPU 1' : 'no taskset: server and load share the cores'}; warm-up 2 s, then two ${duration} s rounds (mean req/s, worse p99).\n\n${markdownTable(rows)}\n\n${markdownTable(ratios)}`,
+  );
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
