@@ -1,4 +1,5 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
 
 const FILE = join(__dirname, 'RESULTS.md');
@@ -33,5 +34,5 @@ export function markdownTable(rows: readonly Record<string, string | number>[]):
 }
 
 export function machine(): string {
-  return `Node ${process.version}, ${process.platform}/${process.arch}, ${require('node:os').cpus().length} cores, ${new Date().toISOString().slice(0, 10)}`;
+  return `Node ${process.version}, ${process.platform}/${process.arch}, ${cpus().length} cores, ${new Date().toISOString().slice(0, 10)}`;
 }

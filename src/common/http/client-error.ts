@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { STATUS_CODES, type Server } from 'node:http';
+import { problemBody } from '../problems/write-problem';
 import type { Duplex } from 'node:stream';
 
 /** Node's parser errors that deserve a particular status; every other one is a 400. */
@@ -21,13 +22,7 @@ export function answerClientErrors(server: Server): void {
     }
     const status = STATUS_BY_CODE[error.code ?? ''] ?? 400;
     const title = STATUS_CODES[status] ?? 'Bad Request';
-    const body = JSON.stringify({
-      type: 'urn:memdb:problem:malformed-request',
-      title,
-      status,
-      detail: 'The request is not valid HTTP/1.1',
-      code: 'MALFORMED_REQUEST',
-    });
+    const body = problemBody(status, 'MALFORMED_REQUEST', 'The request is not valid HTTP/1.1');
     socket.end(
       `HTTP/1.1 ${status} ${title}\r\nContent-Type: application/problem+json\r\n` +
         `Content-Length: ${Buffer.byteLength(body)}\r\nX-Request-Id: ${randomUUID()}\r\nConnection: close\r\n\r\n${body}`,

@@ -55,7 +55,8 @@ function fieldErrorsOf(error: DatabaseError): readonly FieldError[] | undefined 
   return (error as { errors?: readonly FieldError[] }).errors;
 }
 
-function problemType(code: string): string {
+/** The problem `type` URI of a code: `RECORD_NOT_FOUND` → `urn:memdb:problem:record-not-found`. */
+export function problemType(code: string): string {
   return `urn:memdb:problem:${code.toLowerCase().replaceAll('_', '-')}`;
 }
 
@@ -63,7 +64,7 @@ function statusCode(status: number): string {
   return (HttpStatus[status] as string | undefined) ?? `HTTP_${status}`;
 }
 
-function build(
+export function build(
   status: number,
   code: string,
   detail: string,
