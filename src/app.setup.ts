@@ -57,7 +57,11 @@ export function configureApp(app: NestExpressApplication): NestExpressApplicatio
   app.use(helmet({ contentSecurityPolicy: { directives: CONTENT_SECURITY_POLICY } }));
   const origins = config.get('CORS_ORIGINS', { infer: true });
   if (origins !== undefined) {
-    app.enableCors({ origin: origins, exposedHeaders: EXPOSED_HEADERS, maxAge: 600 });
+    app.enableCors({
+      origin: origins.includes('*') ? true : origins,
+      exposedHeaders: EXPOSED_HEADERS,
+      maxAge: 600,
+    });
   }
   answerClientErrors(app.getHttpServer());
   if (config.get('DOCS_ENABLED', { infer: true })) setupOpenApi(app);

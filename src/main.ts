@@ -6,6 +6,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { AppModule } from './app.module';
 import { APP_OPTIONS, configureApp } from './app.setup';
 import { createAppLogger } from './common/logging/app-logger';
+import { API_KEY_RECOMMENDED_LENGTH } from './config/api-keys';
 import { APP_INFO } from './config/app-info';
 import { validateEnv, type Env } from './config/env.validation';
 
@@ -30,7 +31,13 @@ async function bootstrap(): Promise<void> {
   await (host === undefined ? app.listen(port) : app.listen(port, host));
   const logger = new Logger('Bootstrap');
   logger.log(`${APP_INFO.name} ${APP_INFO.version} listening on ${host ?? '*'}:${port}`);
-  if (config.get('API_KEYS', { infer: true }) === undefined) {
+  const keys = config.get('API_KEYS', { infer: true });
+  if (keys?.some(({ key }) => key.length < API_KEY_RECOMMENDED_LENGTH)) {
+    logger.warn(
+      `Some API keys are shorter than ${API_KEY_RECOMMENDED_LENGTH} characters: they can be guessed`,
+    );
+  }
+  if (keys === undefined) {
     logger.warn(
       'API_KEYS is not set: anyone who can reach this port can read and write all data (see SECURITY.md)',
     );

@@ -7,9 +7,12 @@ export interface ApiKey {
 }
 
 export const API_KEYS_RULE =
-  'API_KEYS must be comma-separated key:role pairs; keys of 16 to 256 characters from A-Z a-z 0-9 . _ ~ + / = -, each once; roles read, write or admin';
+  'API_KEYS must be comma-separated key:role pairs: keys of 1 to 256 visible characters (no comma or space), each once; roles read, write or admin';
 
-const KEY = /^[A-Za-z0-9._~+/=-]{16,256}$/;
+/** Keys shorter than this are accepted but warned about at start: they can be guessed. */
+export const API_KEY_RECOMMENDED_LENGTH = 16;
+
+const KEY = /^[\x21-\x2b\x2d-\x7e]{1,256}$/;
 
 /** Parses `key:role,key:role`. Returns the rule (a string) when anything is off. */
 export function parseApiKeys(text: string): ApiKey[] | string {
@@ -18,7 +21,10 @@ export function parseApiKeys(text: string): ApiKey[] | string {
   for (const entry of text.split(',')) {
     const colon = entry.lastIndexOf(':');
     const key = entry.slice(0, colon).trim();
-    const role = entry.slice(colon + 1).trim();
+    const role = entry
+      .slice(colon + 1)
+      .trim()
+      .toLowerCase();
     if (
       colon <= 0 ||
       !KEY.test(key) ||

@@ -74,8 +74,17 @@ describe('validateEnv', () => {
     expect(validateEnv({ TRUST_PROXY: '1' }).TRUST_PROXY).toBe(1);
   });
 
+  it('accepts short keys, any visible characters and roles in any case', () => {
+    expect(validateEnv({ API_KEYS: 'k1:read,k:2:ADMIN' }).API_KEYS).toEqual([
+      { key: 'k1', role: 'read' },
+      { key: 'k:2', role: 'admin' },
+    ]);
+    expect(validateEnv({ TRUST_PROXY: 'false' }).TRUST_PROXY).toBe(0);
+    expect(validateEnv({ CORS_ORIGINS: '*' }).CORS_ORIGINS).toEqual(['*']);
+  });
+
   it.each([
-    'short:read',
+    'with space:read',
     'a-long-enough-key-123:root',
     'a-long-enough-key-123:read,a-long-enough-key-123:admin',
     'no-role-here-123456',

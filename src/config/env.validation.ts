@@ -117,22 +117,32 @@ export class Env {
     typeof value === 'string' ? value.split(',').map((origin) => origin.trim()) : value,
   )
   @IsArray()
-  @Matches(/^https?:\/\/[A-Za-z0-9.-]+(:\d{1,5})?$/, {
+  @Matches(/^(\*|https?:\/\/[A-Za-z0-9.-]+(:\d{1,5})?)$/, {
     each: true,
-    message: 'CORS_ORIGINS must list origins such as https://app.example.com',
+    message: 'CORS_ORIGINS must list origins such as https://app.example.com (or * for any origin)',
   })
   CORS_ORIGINS?: string[];
 
   /**
    * Which proxies to trust for X-Forwarded-For: a hop count (`1`) or addresses and subnets
-   * (`10.0.0.0/8,loopback`). Unset: none, so the client is the TCP peer.
+   * (`10.0.0.0/8,loopback`); `false` is none, `true` trusts every hop (a client can then pick its
+   * own address: only behind a proxy that overwrites the header). Unset: none, so the client is
+   * the TCP peer.
    */
   @IsOptional()
   @Transform(({ value }) =>
-    typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value,
+    typeof value !== 'string'
+      ? value
+      : /^\d+$/.test(value)
+        ? Number(value)
+        : value === 'false'
+          ? 0
+          : value === 'true'
+            ? true
+            : value,
   )
   @Validate(TrustProxyRule)
-  TRUST_PROXY?: number | string;
+  TRUST_PROXY?: number | string | boolean;
 
   /** Most client counters the rate limiter keeps; the oldest are dropped beyond it. @default 100000 */
   @IsInt()

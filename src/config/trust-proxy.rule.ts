@@ -16,11 +16,12 @@ function isSubnet(token: string): boolean {
 @ValidatorConstraint({ name: 'trustProxy' })
 export class TrustProxyRule implements ValidatorConstraintInterface {
   validate(value: unknown): boolean {
+    if (typeof value === 'boolean') return true;
     if (typeof value === 'number') return Number.isInteger(value) && value >= 0 && value <= 32;
     return typeof value === 'string' && value.split(',').every((token) => isSubnet(token.trim()));
   }
 
   defaultMessage(): string {
-    return 'TRUST_PROXY must be a hop count (0-32) or comma-separated addresses/subnets (10.0.0.0/8, loopback)';
+    return 'TRUST_PROXY must be a hop count (0-32), true, false, or comma-separated addresses/subnets (10.0.0.0/8, loopback)';
   }
 }
