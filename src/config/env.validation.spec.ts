@@ -80,6 +80,8 @@ describe('validateEnv', () => {
       { key: 'k:2', role: 'admin' },
     ]);
     expect(validateEnv({ TRUST_PROXY: 'false' }).TRUST_PROXY).toBe(0);
+    expect(validateEnv({ LOG_LEVEL: 'info' }).LOG_LEVEL).toBe('log');
+    expect(validateEnv({ LOG_LEVEL: 'DEBUG' }).LOG_LEVEL).toBe('debug');
     expect(validateEnv({ CORS_ORIGINS: '*' }).CORS_ORIGINS).toEqual(['*']);
   });
 

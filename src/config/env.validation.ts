@@ -21,6 +21,12 @@ import { parseByteSize } from './byte-size';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'] as const;
 export type LogLevelName = (typeof LOG_LEVELS)[number];
+/** Level names other loggers use, read as Nest's. */
+const LOG_LEVEL_ALIASES: Readonly<Record<string, LogLevelName>> = {
+  info: 'log',
+  warning: 'warn',
+  trace: 'verbose',
+};
 export const LOG_FORMATS = ['json', 'text'] as const;
 export type LogFormat = (typeof LOG_FORMATS)[number];
 
@@ -57,7 +63,12 @@ export class Env {
   @Min(1)
   THROTTLE_TTL_MS = 1000;
 
-  /** Least severe level that is logged. @default log */
+  /** Least severe level that is logged (`info`, `warning` and `trace` are read as log, warn, verbose). @default log */
+  @Transform(({ value }) =>
+    typeof value === 'string'
+      ? (LOG_LEVEL_ALIASES[value.toLowerCase()] ?? value.toLowerCase())
+      : value,
+  )
   @IsIn(LOG_LEVELS)
   LOG_LEVEL: LogLevelName = 'log';
 
