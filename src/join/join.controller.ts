@@ -1,7 +1,8 @@
-import { Controller, Get, Param, Query, Res } from '@nestjs/common';
+import { Controller, Get, Query, Res } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { ApiPagingQuery, PAGE_HEADERS } from '../common/decorators/api-list-query.decorator';
 import { ApiProblems } from '../common/decorators/api-problems.decorator';
+import { ApiPathParams, PathParam } from '../common/decorators/path-params.decorator';
 import type { HeaderSink } from '../common/http/header-sink';
 import { JOIN_TYPES } from '../database/hash-join';
 import { FIELD_PATH_PATTERN } from '../database/names';
@@ -9,7 +10,6 @@ import { parseFieldPath } from '../database/query/field-path';
 import type { JoinQuery, RawQuery } from '../database/query/query-params';
 import { StorageService } from '../database/storage.service';
 import { sendPageHeaders } from '../records/records.controller';
-import { JoinParamsDto } from './dto/join-params.dto';
 import { JOIN_LIMIT_DEFAULT, JOIN_LIMIT_MAX } from './dto/join-query.dto';
 import { JoinRowDto } from './dto/join-row.dto';
 import { JoinQueryPipe } from './pipes/join-query.pipe';
@@ -20,6 +20,11 @@ export class JoinController {
   constructor(private readonly storage: StorageService) {}
 
   @Get(':left/:right/:key')
+  @ApiPathParams(
+    ['left', 'table', 'Left table'],
+    ['right', 'table', 'Right table'],
+    ['key', 'field', 'Join field, on both sides unless leftKey or rightKey is given'],
+  )
   @ApiOperation({
     summary: 'Hash-join two tables where left[leftKey] === right[rightKey]',
     description:
@@ -53,7 +58,9 @@ export class JoinController {
   @ApiOkResponse({ type: [JoinRowDto], headers: PAGE_HEADERS })
   @ApiProblems(400, 404, 429)
   async join(
-    @Param() { left, right, key }: JoinParamsDto,
+    @PathParam('left', 'table') left: string,
+    @PathParam('right', 'table') right: string,
+    @PathParam('key', 'field') key: string,
     @Query() raw: RawQuery,
     @Query(JoinQueryPipe) query: JoinQuery,
     @Res({ passthrough: true }) res: HeaderSink,

@@ -6,7 +6,6 @@ import {
   Headers,
   HttpCode,
   HttpStatus,
-  Param,
   Patch,
   Post,
   Put,
@@ -28,6 +27,7 @@ import {
 } from '@nestjs/swagger';
 import { ApiPagingQuery, PAGE_HEADERS } from '../common/decorators/api-list-query.decorator';
 import { ApiProblems } from '../common/decorators/api-problems.decorator';
+import { ApiPathParams, PathParam } from '../common/decorators/path-params.decorator';
 import { formatEtag, ifNoneMatchHits, parseIfMatch } from '../common/http/etag';
 import type { HeaderSink } from '../common/http/header-sink';
 import { nextPageLink } from '../common/http/link';
@@ -39,7 +39,6 @@ import { versionOf } from '../database/record-version';
 import { StorageService } from '../database/storage.service';
 import { LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX } from './dto/list-records-query.dto';
 import { OrderDto } from './dto/order.dto';
-import { RecordParamsDto, TableParamsDto } from './dto/record-params.dto';
 import { RecordDto } from './dto/record.dto';
 import { UserDto } from './dto/user.dto';
 import { ListQueryPipe } from './pipes/list-query.pipe';
@@ -122,6 +121,7 @@ export class RecordsController {
   constructor(private readonly storage: StorageService) {}
 
   @Post()
+  @ApiPathParams(['table', 'table'])
   @ApiOperation({
     summary:
       'Create a record, or several at once (the table comes into being with its first record)',
@@ -137,7 +137,7 @@ export class RecordsController {
   })
   @ApiProblems(400, 409, 413, 503)
   async create(
-    @Param() { table }: TableParamsDto,
+    @PathParam('table', 'table') table: string,
     @Body(RecordOrBatchPipe) body: JsonObject | JsonObject[],
     @Res({ passthrough: true }) res: HeaderSink,
   ): Promise<StoredRecord | StoredRecord[]> {
@@ -149,6 +149,7 @@ export class RecordsController {
   }
 
   @Get()
+  @ApiPathParams(['table', 'table'])
   @ApiOperation({
     summary: 'List records: filter, sort, page (offset or keyset cursor) and project',
   })
@@ -156,7 +157,7 @@ export class RecordsController {
   @ApiOkResponse({ schema: { type: 'array', items: RECORD_SCHEMA }, headers: PAGE_HEADERS })
   @ApiProblems(400, 404)
   async list(
-    @Param() { table }: TableParamsDto,
+    @PathParam('table', 'table') table: string,
     @Query() raw: RawQuery,
     @Query(ListQueryPipe) query: ListQuery,
     @Res({ passthrough: true }) res: HeaderSink,
@@ -167,6 +168,7 @@ export class RecordsController {
   }
 
   @Get(':id')
+  @ApiPathParams(['table', 'table'], ['id', 'id'])
   @ApiOperation({ summary: 'Read a record' })
   @ApiHeader({
     name: 'If-None-Match',
@@ -177,7 +179,8 @@ export class RecordsController {
   @ApiResponse({ status: 304, description: 'Not modified: If-None-Match names the current ETag' })
   @ApiProblems(400, 404)
   get(
-    @Param() { table, id }: RecordParamsDto,
+    @PathParam('table', 'table') table: string,
+    @PathParam('id', 'id') id: string,
     @Headers('if-none-match') ifNoneMatch: string | undefined,
     @Res({ passthrough: true }) res: HeaderSink,
   ): StoredRecord | undefined {
@@ -190,13 +193,15 @@ export class RecordsController {
   }
 
   @Put(':id')
+  @ApiPathParams(['table', 'table'], ['id', 'id'])
   @ApiOperation({ summary: "Replace a record's fields (id and created_at are kept)" })
   @ApiHeader(IF_MATCH)
   @ApiBody(REPLACE_BODY)
   @ApiOkResponse({ schema: RECORD_SCHEMA, headers: ETAG_HEADER })
   @ApiProblems(400, 404, 409, 412, 413, 503)
   async replace(
-    @Param() { table, id }: RecordParamsDto,
+    @PathParam('table', 'table') table: string,
+    @PathParam('id', 'id') id: string,
     @Body(JsonObjectPipe) body: JsonObject,
     @Headers('if-match') ifMatch: string | undefined,
     @Res({ passthrough: true }) res: HeaderSink,
@@ -207,6 +212,7 @@ export class RecordsController {
   }
 
   @Patch(':id')
+  @ApiPathParams(['table', 'table'], ['id', 'id'])
   @ApiOperation({ summary: 'Apply an RFC 7396 JSON merge patch (null removes a field)' })
   @ApiHeader(IF_MATCH)
   @ApiConsumes('application/merge-patch+json', 'application/json')
@@ -217,7 +223,8 @@ export class RecordsController {
   @ApiOkResponse({ schema: RECORD_SCHEMA, headers: ETAG_HEADER })
   @ApiProblems(400, 404, 409, 412, 413, 503)
   async patch(
-    @Param() { table, id }: RecordParamsDto,
+    @PathParam('table', 'table') table: string,
+    @PathParam('id', 'id') id: string,
     @Body(JsonObjectPipe) patch: JsonObject,
     @Headers('if-match') ifMatch: string | undefined,
     @Res({ passthrough: true }) res: HeaderSink,
@@ -228,13 +235,15 @@ export class RecordsController {
   }
 
   @Delete(':id')
+  @ApiPathParams(['table', 'table'], ['id', 'id'])
   @HttpCode(HttpStatus.NO_CONTENT)
   @ApiOperation({ summary: 'Delete a record' })
   @ApiHeader(IF_MATCH)
   @ApiNoContentResponse({ description: 'Deleted' })
   @ApiProblems(400, 404, 412, 503)
   async remove(
-    @Param() { table, id }: RecordParamsDto,
+    @PathParam('table', 'table') table: string,
+    @PathParam('id', 'id') id: string,
     @Headers('if-match') ifMatch: string | undefined,
   ): Promise<void> {
     await this.storage.delete(table, id, { ifMatch: parseIfMatch(ifMatch) });

@@ -1,14 +1,4 @@
-import {
-  Body,
-  Controller,
-  Delete,
-  Get,
-  HttpCode,
-  HttpStatus,
-  Param,
-  Post,
-  Res,
-} from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, HttpStatus, Post, Res } from '@nestjs/common';
 import {
   ApiCreatedResponse,
   ApiNoContentResponse,
@@ -18,17 +8,11 @@ import {
 } from '@nestjs/swagger';
 import { RequiresRole } from '../common/decorators/access.decorator';
 import { ApiProblems } from '../common/decorators/api-problems.decorator';
+import { ApiPathParams, PathParam } from '../common/decorators/path-params.decorator';
 import type { HeaderSink } from '../common/http/header-sink';
 import type { IndexInfo } from '../database/table';
 import { StorageService, type TableInfo } from '../database/storage.service';
-import { TableParamsDto } from '../records/dto/record-params.dto';
-import {
-  CreateIndexDto,
-  CreateTableDto,
-  IndexDto,
-  IndexParamsDto,
-  TableDto,
-} from './dto/table.dto';
+import { CreateIndexDto, CreateTableDto, IndexDto, TableDto } from './dto/table.dto';
 
 @ApiTags('tables')
 @ApiProblems(429)
@@ -57,24 +41,27 @@ export class TablesController {
   }
 
   @Get(':table')
+  @ApiPathParams(['table', 'table'])
   @ApiOperation({ summary: 'One table: record count and indexes' })
   @ApiOkResponse({ type: TableDto })
   @ApiProblems(400, 404)
-  get(@Param() { table }: TableParamsDto): TableInfo {
+  get(@PathParam('table', 'table') table: string): TableInfo {
     return this.storage.tableInfo(table);
   }
 
   @Delete(':table')
+  @ApiPathParams(['table', 'table'])
   @HttpCode(HttpStatus.NO_CONTENT)
   @ApiOperation({ summary: 'Drop a table and all its records' })
   @ApiNoContentResponse({ description: 'Dropped' })
   @RequiresRole('admin')
   @ApiProblems(400, 404, 503)
-  async drop(@Param() { table }: TableParamsDto): Promise<void> {
+  async drop(@PathParam('table', 'table') table: string): Promise<void> {
     await this.storage.dropTable(table);
   }
 
   @Post(':table/indexes')
+  @ApiPathParams(['table', 'table'])
   @ApiOperation({
     summary: 'Create a hash index on a field',
     description:
@@ -86,27 +73,32 @@ export class TablesController {
   @RequiresRole('admin')
   @ApiProblems(400, 404, 409, 503)
   createIndex(
-    @Param() { table }: TableParamsDto,
+    @PathParam('table', 'table') table: string,
     @Body() { field, unique }: CreateIndexDto,
   ): Promise<IndexInfo> {
     return this.storage.createIndex(table, field, unique);
   }
 
   @Get(':table/indexes')
+  @ApiPathParams(['table', 'table'])
   @ApiOperation({ summary: "List a table's indexes" })
   @ApiOkResponse({ type: [IndexDto] })
   @ApiProblems(400, 404)
-  listIndexes(@Param() { table }: TableParamsDto): IndexInfo[] {
+  listIndexes(@PathParam('table', 'table') table: string): IndexInfo[] {
     return this.storage.listIndexes(table);
   }
 
   @Delete(':table/indexes/:field')
+  @ApiPathParams(['table', 'table'], ['field', 'field'])
   @HttpCode(HttpStatus.NO_CONTENT)
   @ApiOperation({ summary: 'Drop an index' })
   @ApiNoContentResponse({ description: 'Dropped' })
   @RequiresRole('admin')
   @ApiProblems(400, 404, 503)
-  async dropIndex(@Param() { table, field }: IndexParamsDto): Promise<void> {
+  async dropIndex(
+    @PathParam('table', 'table') table: string,
+    @PathParam('field', 'field') field: string,
+  ): Promise<void> {
     await this.storage.dropIndex(table, field);
   }
 }

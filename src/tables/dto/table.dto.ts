@@ -50,17 +50,3 @@ export class TableDto {
   @ApiProperty({ type: [IndexDto] })
   readonly indexes: IndexDto[];
 }
-
-export class IndexParamsDto {
-  @ApiProperty({ description: 'Table name', example: 'users', pattern: TABLE_NAME_PATTERN.source })
-  @Matches(TABLE_NAME_PATTERN, { message: `table must be ${TABLE_NAME_RULE}` })
-  readonly table: string;
-
-  @ApiProperty({
-    description: 'Indexed field',
-    example: 'email',
-    pattern: FIELD_PATH_PATTERN.source,
-  })
-  @Matches(FIELD_PATH_PATTERN, { message: `field must be ${FIELD_PATH_RULE}` })
-  readonly field: string;
-}
