@@ -79,7 +79,15 @@ export function selectRows(table: Table, filter: Predicate | undefined): Selecti
       best = { ids, plan: field === 'id' ? 'pk' : `index(${field})` };
     }
   }
-  if (best === undefined) return { rows: table.values(), test, size: table.size, plan: 'scan' };
+  if (best === undefined) {
+    // Re-iterable: a join may walk a side twice (keys first when it is the smaller side).
+    return {
+      rows: { [Symbol.iterator]: () => table.values() },
+      test,
+      size: table.size,
+      plan: 'scan',
+    };
+  }
   const records: StoredRecord[] = [];
   for (const id of new Set(best.ids)) {
     const record = table.get(id);
@@ -204,11 +212,11 @@ export async function executeJoin(
           return records;
         };
 
-  const leftRows = asRelation(await collect(left, yielder));
+  const leftRows = await relationOf(left, yielder);
   const rightRows: Relation<StoredRecord> =
     right === undefined
       ? { size: rightTable.size, values: () => [] }
-      : asRelation(await collect(right, yielder));
+      : await relationOf(right, yielder);
   const mirrored = query.type === 'right';
   const anchorsOnly = query.type === 'semi' || query.type === 'anti';
   const groups = mirrored
@@ -355,6 +363,15 @@ function* rowsOf<G, T>(groups: Iterable<G>, shape: GroupShape<G, T>): Generator<
   }
 }
 
-function asRelation<T>(rows: readonly T[]): Relation<T> {
+/**
+ * A join side: an unfiltered scan is the table itself (no copy); anything else is collected
+ * once, pausing on long runs.
+ */
+async function relationOf(selection: Selection, yielder: Yielder): Promise<Relation<StoredRecord>> {
+  if (selection.test === undefined && !Array.isArray(selection.rows)) {
+    const { rows, size } = selection;
+    return { size, values: () => rows };
+  }
+  const rows = await collect(selection, yielder);
   return { size: rows.length, values: () => rows };
 }
