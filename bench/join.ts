@@ -81,7 +81,11 @@ async function main(): Promise<void> {
     console.log(engine, Math.round(ms), 'ms', count, 'rows');
   };
 
-  for (let round = 0; round < 2; round++) {
+  // Alternating rounds, median of five after one warm-up each: GC and JIT make single runs noisy.
+  const baselineMs: number[] = [];
+  const memdbMs: number[] = [];
+  let rowsOut = 0;
+  for (let round = 0; round < 6; round++) {
     const baseline = time(() => mapJoin(users, orders));
     const memdb = await timeAsync(() =>
       hashJoin(
@@ -90,11 +94,15 @@ async function main(): Promise<void> {
         { leftKey: 'id', rightKey: 'user_id', type: 'inner' },
       ),
     );
-    if (round === 1) {
-      add('minimal Map join (baseline)', baseline.ms, baseline.result.length);
-      add('memdb hashJoin', memdb.ms, memdb.result.length);
-    }
+    rowsOut = memdb.result.length;
+    if (round === 0) continue;
+    baselineMs.push(baseline.ms);
+    memdbMs.push(memdb.ms);
   }
+  const median = (values: number[]) =>
+    [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+  add('minimal Map join (baseline)', median(baselineMs), rowsOut);
+  add('memdb hashJoin', median(memdbMs), rowsOut);
 
   // alasql on plain copies (it keeps its own tables).
   // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -141,7 +149,7 @@ async function main(): Promise<void> {
   console.table(ratios);
   writeSection(
     'join',
-    `## Join in process\n\nCommand: \`npm run bench:join\` (${userCount.toLocaleString('en')} users x ${orderCount.toLocaleString('en')} orders, inner join, all rows materialised; second of two rounds for the Map join and memdb). ${machine()}.\n\n${markdownTable(rows)}\n\n${markdownTable(ratios)}\n\nTargets (issue 5): memdb <= 1.3x the Map join; >= 4x faster than alasql; >= 15x faster than better-sqlite3 .all() (not installed here: its native build needs its install script, which npm 11 blocks unless approved).`,
+    `## Join in process\n\nCommand: \`npm run bench:join\` (${userCount.toLocaleString('en')} users x ${orderCount.toLocaleString('en')} orders, inner join, all rows materialised; median of five alternating rounds after a warm-up for the Map join and memdb, one run for the others). ${machine()}.\n\n${markdownTable(rows)}\n\n${markdownTable(ratios)}\n\nTargets (issue 5): memdb <= 1.3x the Map join; >= 4x faster than alasql; >= 15x faster than better-sqlite3 .all() (not installed here: its native build needs its install script, which npm 11 blocks unless approved).`,
   );
 }
 

@@ -36,7 +36,20 @@ type Probe<R> = (key: Scalar) => readonly R[] | undefined;
 type KeyOf = (record: unknown) => Scalar | undefined;
 
 function keyGetter(key: string | FieldPath): KeyOf {
-  const get = compileGetter(typeof key === 'string' ? [key] : key);
+  const path = typeof key === 'string' ? [key] : key;
+  if (path.length === 1) {
+    // The hot case, without the own-member check: what a plain object inherits (constructor,
+    // toString, __proto__…) is a function or an object, never a scalar, so it never matches.
+    const [field] = path;
+    return (record) => {
+      const value = (record as Record<string, unknown>)[field];
+      const type = typeof value;
+      return type === 'string' || type === 'number' || type === 'boolean'
+        ? (value as Scalar)
+        : undefined;
+    };
+  }
+  const get = compileGetter(path);
   return (record) => scalarOrUndefined(get(record));
 }
 
