@@ -240,6 +240,26 @@ describe('StorageService', () => {
     });
   });
 
+  it('loses no acknowledged write to a concurrent drop: a writer queued behind it starts a new table', async () => {
+    const db = storage();
+    await db.create('t', { id: 'a' });
+
+    const [, written] = await Promise.all([db.dropTable('t'), db.create('t', { id: 'b' })]);
+
+    expect(db.get('t', 'b')).toBe(written);
+    expect(() => db.get('t', 'a')).toThrow(RecordNotFoundError);
+    expect(db.listTables().map((t) => [t.name, t.records])).toEqual([['t', 1]]);
+  });
+
+  it('refuses updates queued behind a drop with TableNotFoundError', async () => {
+    const db = storage();
+    await db.create('t', { id: 'a' });
+
+    const [, patched] = await Promise.allSettled([db.dropTable('t'), db.patch('t', 'a', { x: 1 })]);
+
+    expect(patched).toMatchObject({ status: 'rejected', reason: expect.any(TableNotFoundError) });
+  });
+
   it('fails a write with LockTimeoutError when the table stays locked', async () => {
     const db = new StorageService({ lockTimeoutMs: 10 });
     await db.create('items', { id: 'a' });
