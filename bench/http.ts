@@ -7,18 +7,13 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { machine, markdownTable, writeSection } from './results';
+import { argument, freePort } from './server';
 
 const ROOT = join(__dirname, '..');
 const USER = { email: 'ada@example.com', full_name: 'Ada Lovelace', age: 36 };
-
-function argument(name: string, fallback: number): number {
-  const index = process.argv.indexOf(`--${name}`);
-  return index === -1 ? fallback : Number(process.argv[index + 1]);
-}
 
 const hasTaskset = (() => {
   try {
@@ -31,15 +26,6 @@ const hasTaskset = (() => {
 
 function pinned(cpu: number, command: string, args: string[]): [string, string[]] {
   return hasTaskset ? ['taskset', ['-c', String(cpu), command, ...args]] : [command, args];
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 async function start(

@@ -6,12 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { runMixedLoad, seedLoadData } from './load-scenario';
-import { startServer } from './server';
-
-function argument(name: string, fallback: number): number {
-  const index = process.argv.indexOf(`--${name}`);
-  return index === -1 ? fallback : Number(process.argv[index + 1]);
-}
+import { argument, startServer } from './server';
 
 function rssMb(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');

@@ -8,7 +8,8 @@ export interface RunningServer {
   stop(): void;
 }
 
-async function freePort(): Promise<number> {
+/** A free loopback port. */
+export async function freePort(): Promise<number> {
   return new Promise((resolve) => {
     const server = createServer().listen(0, '127.0.0.1', () => {
       const { port } = server.address() as { port: number };
@@ -43,4 +44,10 @@ export async function startServer(env: Record<string, string> = {}): Promise<Run
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   return { baseUrl, process: child, stop: () => child.kill('SIGTERM') };
+}
+
+/** A numeric `--name value` command-line option. */
+export function argument(name: string, fallback: number): number {
+  const index = process.argv.indexOf(`--${name}`);
+  return index === -1 ? fallback : Number(process.argv[index + 1]);
 }

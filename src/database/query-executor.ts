@@ -4,7 +4,7 @@ import type { Scalar } from './hash-index';
 import {
   decodeCursor,
   encodeCursor,
-  fingerprint,
+  lazyFingerprint,
   goneCursor,
   type CursorKey,
   type CursorPosition,
@@ -115,7 +115,7 @@ export async function executeList(
 ): Promise<QueryResult<unknown>> {
   checkHeldRows(query, query.sort.length > 0, limits);
   const selection = selectRows(table, query.filter);
-  const print = fingerprint({
+  const print = lazyFingerprint({
     table: table.name,
     epoch: table.epoch,
     filter: query.filter ?? null,
@@ -127,7 +127,7 @@ export async function executeList(
     const position =
       query.cursor === undefined
         ? undefined
-        : decodeCursor(query.cursor, print, { kind: 'seq', length: 1, refLength: 1 });
+        : decodeCursor(query.cursor, print(), { kind: 'seq', length: 1, refLength: 1 });
     const after =
       position === undefined ? undefined : (positionKey(position, () => undefined) as number[]);
     page = await pageInOrder(
@@ -142,7 +142,7 @@ export async function executeList(
     const position =
       query.cursor === undefined
         ? undefined
-        : decodeCursor(query.cursor, print, { kind: 'sort', length: keys.length, refLength: 1 });
+        : decodeCursor(query.cursor, print(), { kind: 'sort', length: keys.length, refLength: 1 });
     const after =
       position === undefined
         ? undefined
@@ -166,7 +166,7 @@ export async function executeList(
     nextCursor:
       page.nextKey === undefined || last === undefined
         ? undefined
-        : encodeCursor(print, page.nextKey, [last.id]),
+        : encodeCursor(print(), page.nextKey, [last.id]),
     plan: selection.plan,
   };
 }
@@ -246,7 +246,7 @@ export async function executeJoin(
       return mirrored ? { left: match, right: group.left } : { left: group.left, right: match };
     },
   };
-  const print = fingerprint({
+  const print = lazyFingerprint({
     left: leftTable.name,
     right: rightTable.name,
     epochs: [leftTable.epoch, rightTable.epoch],
@@ -261,7 +261,7 @@ export async function executeJoin(
     const position =
       query.cursor === undefined
         ? undefined
-        : decodeCursor(query.cursor, print, {
+        : decodeCursor(query.cursor, print(), {
             kind: 'seq',
             length: anchorsOnly ? 1 : 2,
             refLength,
@@ -275,7 +275,7 @@ export async function executeJoin(
     const position =
       query.cursor === undefined
         ? undefined
-        : decodeCursor(query.cursor, print, { kind: 'sort', length: sortKeys.length, refLength });
+        : decodeCursor(query.cursor, print(), { kind: 'sort', length: sortKeys.length, refLength });
     const after =
       position === undefined
         ? undefined
@@ -335,7 +335,7 @@ export async function executeJoin(
       page.nextKey === undefined || lastRow === undefined
         ? undefined
         : encodeCursor(
-            print,
+            print(),
             page.nextKey,
             anchorsOnly
               ? [lastRow.left?.id ?? null]

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { STATUS_CODES, type Server } from 'node:http';
+import { PROBLEM_CONTENT_TYPE } from '../problems/problem-details';
 import { problemBody } from '../problems/write-problem';
 import type { Duplex } from 'node:stream';
 
@@ -24,7 +25,7 @@ export function answerClientErrors(server: Server): void {
     const title = STATUS_CODES[status] ?? 'Bad Request';
     const body = problemBody(status, 'MALFORMED_REQUEST', 'The request is not valid HTTP/1.1');
     socket.end(
-      `HTTP/1.1 ${status} ${title}\r\nContent-Type: application/problem+json\r\n` +
+      `HTTP/1.1 ${status} ${title}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\n` +
         `Content-Length: ${Buffer.byteLength(body)}\r\nX-Request-Id: ${randomUUID()}\r\nConnection: close\r\n\r\n${body}`,
     );
   });

@@ -22,6 +22,15 @@ export function fingerprint(query: unknown): string {
   return createHash('sha256').update(JSON.stringify(query)).digest('base64url').slice(0, 16);
 }
 
+/**
+ * The fingerprint, computed only when first needed: most pages neither read nor issue a
+ * cursor, and hashing the query on every request would be wasted.
+ */
+export function lazyFingerprint(query: unknown): () => string {
+  let print: string | undefined;
+  return () => (print ??= fingerprint(query));
+}
+
 export function encodeCursor(
   fingerprintOfQuery: string,
   key: CursorKey,
