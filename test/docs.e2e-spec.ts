@@ -36,6 +36,21 @@ describe('OpenAPI and docs', () => {
     ]);
   });
 
+  it('documents both row formats of lists and joins, and limit=all', async () => {
+    const { body } = await request(http).get('/docs-json').expect(200);
+    for (const operation of [
+      body.paths['/api/v1/join/{left}/{right}/{key}'].get,
+      body.paths['/api/v1/data/{table}'].get,
+    ]) {
+      expect(Object.keys(operation.responses['200'].content).sort()).toEqual([
+        'application/json',
+        'application/x-ndjson',
+      ]);
+      const limit = operation.parameters.find((p: { name: string }) => p.name === 'limit');
+      expect(limit.schema.oneOf).toContainEqual({ type: 'string', enum: ['all'] });
+    }
+  });
+
   it('documents parameters, DTOs and problem responses', async () => {
     const { body } = await request(http).get('/docs-json').expect(200);
     const join = body.paths['/api/v1/join/{left}/{right}/{key}'].get;

@@ -1,3 +1,4 @@
+import { PAUSE, type LazyRows } from './query/yielder';
 import fc from 'fast-check';
 import { getPath } from './query/field-path';
 import { QueryError } from './query/query.errors';
@@ -98,6 +99,11 @@ const PLAIN_FILTERS: Record<string, (r: Rec) => boolean> = {
 };
 const sortParam = fc.constantFrom(undefined, 'a', '-a', 'b,-a', 'n.c,-b', '-id');
 
+/** The rows of a whole result, without its pause markers. */
+function drain(rows: LazyRows<unknown>): unknown[] {
+  return [...rows].filter((row) => row !== PAUSE);
+}
+
 describe('executeList (property)', () => {
   it('equals filter + sort + slice + projection done plainly', async () => {
     await fc.assert(
@@ -145,6 +151,20 @@ describe('executeList (property)', () => {
             : page;
           expect(result.items).toEqual(expected);
           expect(result.total).toBe(expectedMatches.length);
+
+          // The whole result (limit=all) is the same rows from the offset on, without paging.
+          const whole = await db.listAll('t', parseListQuery({ ...raw, limit: 'all' }, LIMITS));
+          const rest = ordered.slice(offset);
+          expect(drain(whole.rows)).toEqual(
+            project
+              ? rest.map((r) => ({
+                  id: r.id,
+                  ...(getPath(r, ['n', 'c']) === undefined
+                    ? {}
+                    : { n: { c: getPath(r, ['n', 'c']) } }),
+                }))
+              : rest,
+          );
           expect(result.nextCursor !== undefined).toBe(offset + limit < expectedMatches.length);
         },
       ),
@@ -358,6 +378,25 @@ describe('executeJoin', () => {
           cursor = page.nextCursor;
         } while (cursor !== undefined);
         expect({ type, sort, seen }).toEqual({ type, sort, seen: all });
+
+        // limit=all gives the same rows; from a page's cursor on, the rest of them.
+        const whole = await db.joinAll(tables, parseJoinQuery({ ...base, limit: 'all' }, limits));
+        expect({ type, sort, rows: drain(whole.rows) }).toEqual({ type, sort, rows: all });
+        const first = await db.join(tables, parseJoinQuery(base, limits));
+        const rest = await db.joinAll(
+          tables,
+          parseJoinQuery({ ...base, limit: 'all', cursor: first.nextCursor }, limits),
+        );
+        expect({ type, sort, rows: drain(rest.rows) }).toEqual({ type, sort, rows: all.slice(2) });
+        const skipped = await db.joinAll(
+          tables,
+          parseJoinQuery({ ...base, limit: 'all', offset: '3' }, limits),
+        );
+        expect({ type, sort, rows: drain(skipped.rows) }).toEqual({
+          type,
+          sort,
+          rows: all.slice(3),
+        });
       }
     }
   });

@@ -16,6 +16,9 @@ import {
   pageGroups,
   pageInOrder,
   pageSorted,
+  sortAll,
+  streamGroups,
+  streamInOrder,
   type Candidates,
   type GroupShape,
   lastOf,
@@ -24,7 +27,7 @@ import {
 import { compileProjection } from './query/projection';
 import type { JoinQuery, ListQuery, PagingParams } from './query/query-params';
 import { compileKeyCompare, compileKeyOf, type RowKey, type SortKey } from './query/sort';
-import { Yielder } from './query/yielder';
+import { PAUSE, Yielder, type LazyRows } from './query/yielder';
 import type { StoredRecord } from './record.types';
 import type { Table } from './table';
 
@@ -107,6 +110,71 @@ function checkHeldRows(
   if (held > maxResultRows) throw new ResultTooLargeError(held, maxResultRows);
 }
 
+/** Rows of a whole result (`limit=all`), read as the response is written. */
+export interface QueryStream<T> {
+  /** The rows after offset or cursor, with PAUSE markers between slices of work. */
+  readonly rows: LazyRows<T>;
+  readonly plan: string;
+  /** Paces the reading of the rows, shared with whoever serializes them. */
+  readonly yielder: Yielder;
+}
+
+/** How a list is ordered and where it starts: default order by sequence, or an explicit sort. */
+type ListOrder =
+  | {
+      readonly sorted: false;
+      readonly keyOf: (r: StoredRecord) => number[];
+      readonly after?: number[];
+    }
+  | {
+      readonly sorted: true;
+      readonly keyOf: (r: StoredRecord) => RowKey;
+      readonly compare: (a: RowKey, b: RowKey) => number;
+      readonly after?: RowKey;
+    };
+
+function listOrder(table: Table, query: ListQuery, print: () => string): ListOrder {
+  if (query.sort.length === 0) {
+    const position =
+      query.cursor === undefined
+        ? undefined
+        : decodeCursor(query.cursor, print(), { kind: 'seq', length: 1, refLength: 1 });
+    return {
+      sorted: false,
+      keyOf: (record) => [table.seqOf(record.id)],
+      after:
+        position === undefined ? undefined : (positionKey(position, () => undefined) as number[]),
+    };
+  }
+  const keys = [...query.sort, ID_KEY];
+  const keyOf = compileKeyOf(keys);
+  const position =
+    query.cursor === undefined
+      ? undefined
+      : decodeCursor(query.cursor, print(), { kind: 'sort', length: keys.length, refLength: 1 });
+  return {
+    sorted: true,
+    keyOf,
+    compare: compileKeyCompare(keys),
+    after:
+      position === undefined
+        ? undefined
+        : (positionKey(position, ([id]) => {
+            const record = id === null ? undefined : table.get(id);
+            return record === undefined ? undefined : keyOf(record);
+          }) as RowKey),
+  };
+}
+
+function listFingerprint(table: Table, query: ListQuery): () => string {
+  return lazyFingerprint({
+    table: table.name,
+    epoch: table.epoch,
+    filter: query.filter ?? null,
+    sort: query.sort,
+  });
+}
+
 /** A page of a table's records: filtered, ordered, paged and projected. */
 export async function executeList(
   table: Table,
@@ -115,49 +183,18 @@ export async function executeList(
 ): Promise<QueryResult<unknown>> {
   checkHeldRows(query, query.sort.length > 0, limits);
   const selection = selectRows(table, query.filter);
-  const print = lazyFingerprint({
-    table: table.name,
-    epoch: table.epoch,
-    filter: query.filter ?? null,
-    sort: query.sort,
-  });
+  const print = listFingerprint(table, query);
+  const order = listOrder(table, query, print);
   const yielder = new Yielder();
-  let page: Page<StoredRecord>;
-  if (query.sort.length === 0) {
-    const position =
-      query.cursor === undefined
-        ? undefined
-        : decodeCursor(query.cursor, print(), { kind: 'seq', length: 1, refLength: 1 });
-    const after =
-      position === undefined ? undefined : (positionKey(position, () => undefined) as number[]);
-    page = await pageInOrder(
-      selection,
-      (record) => [table.seqOf(record.id)],
-      { ...query, after },
-      yielder,
-    );
-  } else {
-    const keys = [...query.sort, ID_KEY];
-    const keyOf = compileKeyOf(keys);
-    const position =
-      query.cursor === undefined
-        ? undefined
-        : decodeCursor(query.cursor, print(), { kind: 'sort', length: keys.length, refLength: 1 });
-    const after =
-      position === undefined
-        ? undefined
-        : (positionKey(position, ([id]) => {
-            const record = id === null ? undefined : table.get(id);
-            return record === undefined ? undefined : keyOf(record);
-          }) as RowKey);
-    page = await pageSorted(
-      selection,
-      keyOf,
-      compileKeyCompare(keys),
-      { ...query, after },
-      yielder,
-    );
-  }
+  const page: Page<StoredRecord> = order.sorted
+    ? await pageSorted(
+        selection,
+        order.keyOf,
+        order.compare,
+        { ...query, after: order.after },
+        yielder,
+      )
+    : await pageInOrder(selection, order.keyOf, { ...query, after: order.after }, yielder);
   const last = lastOf(page);
   const project = query.fields === undefined ? undefined : compileProjection(query.fields);
   return {
@@ -171,18 +208,73 @@ export async function executeList(
   };
 }
 
+/**
+ * A whole list (`limit=all`): filtered, ordered, after offset or cursor, and projected, read
+ * lazily in default order. An explicit sort holds the matches (at most MAX_RESULT_ROWS).
+ */
+export async function streamList(
+  table: Table,
+  query: ListQuery,
+  limits: QueryLimits,
+): Promise<QueryStream<unknown>> {
+  const selection = selectRows(table, query.filter);
+  const order = listOrder(table, query, listFingerprint(table, query));
+  const yielder = new Yielder();
+  const { offset } = query;
+  const rows: LazyRows<StoredRecord> = order.sorted
+    ? await sortAll(
+        selection,
+        order.keyOf,
+        order.compare,
+        { offset, after: order.after },
+        limits.maxResultRows,
+        yielder,
+      )
+    : streamInOrder(selection, order.keyOf, { offset, after: order.after }, yielder);
+  const project = query.fields === undefined ? undefined : compileProjection(query.fields);
+  return {
+    rows: project === undefined ? rows : mapRows(rows, project),
+    plan: selection.plan,
+    yielder,
+  };
+}
+
+/** `rows` through `map`, markers passed on. */
+function* mapRows<T, U>(rows: LazyRows<T>, map: (row: T) => U): LazyRows<U> {
+  for (const row of rows) yield row === PAUSE ? PAUSE : map(row);
+}
+
 type Row = JoinRow<StoredRecord, StoredRecord>;
 type Group = JoinGroup<StoredRecord, StoredRecord>;
 
-/** A page of the join of two tables; see hashJoin for the row order. */
-export async function executeJoin(
+type JoinKeys = { readonly leftKey: FieldPath; readonly rightKey: FieldPath };
+
+/** A join ready to be read: its groups, how they hold rows, its order and its plan. */
+interface PreparedJoin {
+  readonly groups: Iterable<Group>;
+  readonly shape: GroupShape<Group, Row>;
+  readonly anchorsOnly: boolean;
+  readonly print: () => string;
+  readonly order:
+    | { readonly sorted: false; readonly after?: number[] }
+    | {
+        readonly sorted: true;
+        readonly keyOf: (row: Row) => RowKey;
+        readonly compare: (a: RowKey, b: RowKey) => number;
+        readonly after?: RowKey;
+      };
+  /** The `fields` projection of a row, if any. */
+  readonly project?: (row: Row) => unknown;
+  readonly plan: string;
+  readonly yielder: Yielder;
+}
+
+async function prepareJoin(
   leftTable: Table,
   rightTable: Table,
-  keys: { readonly leftKey: FieldPath; readonly rightKey: FieldPath },
+  keys: JoinKeys,
   query: JoinQuery,
-  limits: QueryLimits,
-): Promise<QueryResult<unknown>> {
-  checkHeldRows(query, query.sort.length > 0, limits);
+): Promise<PreparedJoin> {
   const yielder = new Yielder();
   const left = selectRows(leftTable, query.filters.left);
   const rightIndex = query.type === 'right' ? undefined : rightTable.index(keys.rightKey.join('.'));
@@ -255,20 +347,18 @@ export async function executeJoin(
     filters: query.filters,
     sort: query.sort,
   });
-  let page: Page<Row>;
   const refLength = anchorsOnly ? 1 : 2;
+  let order: PreparedJoin['order'];
   if (query.sort.length === 0) {
     const position =
       query.cursor === undefined
         ? undefined
-        : decodeCursor(query.cursor, print(), {
-            kind: 'seq',
-            length: anchorsOnly ? 1 : 2,
-            refLength,
-          });
-    const after =
-      position === undefined ? undefined : (positionKey(position, () => undefined) as number[]);
-    page = await pageGroups(groups, shape, { ...query, after }, yielder);
+        : decodeCursor(query.cursor, print(), { kind: 'seq', length: refLength, refLength });
+    order = {
+      sorted: false,
+      after:
+        position === undefined ? undefined : (positionKey(position, () => undefined) as number[]),
+    };
   } else {
     const sortKeys = [...query.sort, ...(anchorsOnly ? [LEFT_ID] : [LEFT_ID, RIGHT_ID])];
     const keyOf = compileKeyOf(sortKeys);
@@ -276,72 +366,143 @@ export async function executeJoin(
       query.cursor === undefined
         ? undefined
         : decodeCursor(query.cursor, print(), { kind: 'sort', length: sortKeys.length, refLength });
-    const after =
-      position === undefined
-        ? undefined
-        : (positionKey(position, ([leftId, rightId]) => {
-            const left = leftId === null ? null : leftTable.get(leftId);
-            const right =
-              rightId === null || rightId === undefined ? null : rightTable.get(rightId);
-            if (left === undefined || right === undefined) return undefined;
-            return keyOf(anchorsOnly ? { left } : { left, right });
-          }) as RowKey);
-    // Sorting needs every row: refuse joins whose rows (counted from group sizes) exceed the cap.
-    const allGroups: Group[] = [];
-    let rows = 0;
-    for (const group of groups) {
-      if (yielder.due()) await yielder.pause();
-      allGroups.push(group);
-      rows += shape.size(group);
-      if (rows > limits.maxResultRows) {
-        throw new ResultTooLargeError(
-          rows,
-          limits.maxResultRows,
-          'sort at least',
-          'Filter the sides, or page the join in default order',
-        );
-      }
-    }
-    page = await pageSorted(
-      { rows: rowsOf(allGroups, shape) },
+    order = {
+      sorted: true,
       keyOf,
-      compileKeyCompare(sortKeys),
-      { ...query, after },
-      yielder,
-    );
+      compare: compileKeyCompare(sortKeys),
+      after:
+        position === undefined
+          ? undefined
+          : (positionKey(position, ([leftId, rightId]) => {
+              const left = leftId === null ? null : leftTable.get(leftId);
+              const right =
+                rightId === null || rightId === undefined ? null : rightTable.get(rightId);
+              if (left === undefined || right === undefined) return undefined;
+              return keyOf(anchorsOnly ? { left } : { left, right });
+            }) as RowKey),
+    };
   }
-  const lastRow = lastOf(page);
   const projectLeft =
     query.fields?.left === undefined ? undefined : compileProjection(query.fields.left);
   const projectRight =
     query.fields?.right === undefined ? undefined : compileProjection(query.fields.right);
-  const items =
+  const project =
     projectLeft === undefined && projectRight === undefined
-      ? page.items
-      : page.items.map((row) => {
+      ? undefined
+      : (row: Row) => {
           const out: { left: unknown; right?: unknown } = {
             left: row.left && projectLeft ? projectLeft(row.left) : row.left,
           };
           if ('right' in row)
             out.right = row.right && projectRight ? projectRight(row.right) : row.right;
           return out;
-        });
+        };
   const joinPlan = rightLookup ? `index(right.${keys.rightKey.join('.')})` : 'hash';
   const rightPlan = right === undefined ? 'probe' : right.plan;
   return {
-    items,
+    groups,
+    shape,
+    anchorsOnly,
+    print,
+    order,
+    project,
+    plan: `left=${left.plan}; right=${rightPlan}; join=${joinPlan}`,
+    yielder,
+  };
+}
+
+/**
+ * Every group of a join that is to be sorted: sorting needs every row, so joins whose rows
+ * (counted from group sizes) exceed the cap are refused.
+ * @throws ResultTooLargeError
+ */
+async function groupsToSort(
+  { groups, shape, yielder }: PreparedJoin,
+  { maxResultRows }: QueryLimits,
+): Promise<Group[]> {
+  const all: Group[] = [];
+  let rows = 0;
+  for (const group of groups) {
+    if (yielder.due()) await yielder.pause();
+    all.push(group);
+    rows += shape.size(group);
+    if (rows > maxResultRows) {
+      throw new ResultTooLargeError(
+        rows,
+        maxResultRows,
+        'sort at least',
+        'Filter the sides, or read the join in default order',
+      );
+    }
+  }
+  return all;
+}
+
+/** A page of the join of two tables; see hashJoin for the row order. */
+export async function executeJoin(
+  leftTable: Table,
+  rightTable: Table,
+  keys: JoinKeys,
+  query: JoinQuery,
+  limits: QueryLimits,
+): Promise<QueryResult<unknown>> {
+  checkHeldRows(query, query.sort.length > 0, limits);
+  const join = await prepareJoin(leftTable, rightTable, keys, query);
+  const { order, shape, yielder } = join;
+  const page: Page<Row> = order.sorted
+    ? await pageSorted(
+        { rows: rowsOf(await groupsToSort(join, limits), shape) },
+        order.keyOf,
+        order.compare,
+        { ...query, after: order.after },
+        yielder,
+      )
+    : await pageGroups(join.groups, shape, { ...query, after: order.after }, yielder);
+  const lastRow = lastOf(page);
+  return {
+    items: join.project === undefined ? page.items : page.items.map(join.project),
     total: page.total,
     nextCursor:
       page.nextKey === undefined || lastRow === undefined
         ? undefined
         : encodeCursor(
-            print(),
+            join.print(),
             page.nextKey,
-            anchorsOnly
+            join.anchorsOnly
               ? [lastRow.left?.id ?? null]
               : [lastRow.left?.id ?? null, lastRow.right?.id ?? null],
           ),
-    plan: `left=${left.plan}; right=${rightPlan}; join=${joinPlan}`,
+    plan: join.plan,
+  };
+}
+
+/**
+ * A whole join (`limit=all`), after offset or cursor, read lazily in default order. An explicit
+ * sort holds the rows (at most MAX_RESULT_ROWS).
+ */
+export async function streamJoin(
+  leftTable: Table,
+  rightTable: Table,
+  keys: JoinKeys,
+  query: JoinQuery,
+  limits: QueryLimits,
+): Promise<QueryStream<unknown>> {
+  const join = await prepareJoin(leftTable, rightTable, keys, query);
+  const { order, shape, yielder } = join;
+  const rows: LazyRows<Row> = order.sorted
+    ? await sortAll(
+        { rows: rowsOf(await groupsToSort(join, limits), shape) },
+        order.keyOf,
+        order.compare,
+        { offset: query.offset, after: order.after },
+        limits.maxResultRows,
+        yielder,
+      )
+    : streamGroups(join.groups, shape, { offset: query.offset, after: order.after }, yielder);
+  return {
+    rows: join.project === undefined ? rows : mapRows(rows, join.project),
+    plan: join.plan,
+    yielder,
   };
 }
 

@@ -13,7 +13,15 @@ import { DATABASE_OPTIONS, type DatabaseModuleOptions } from './database.module-
 import { MemoryBudget } from './memory-budget';
 import { applyMergePatch } from './merge-patch';
 import { RECORD_ID_PATTERN, RECORD_ID_RULE, assertTableName } from './names';
-import { executeJoin, executeList, type QueryLimits, type QueryResult } from './query-executor';
+import {
+  executeJoin,
+  executeList,
+  streamJoin,
+  streamList,
+  type QueryLimits,
+  type QueryResult,
+  type QueryStream,
+} from './query-executor';
 import { FIELD_PATH_RULE, parseFieldPath, type FieldPath } from './query/field-path';
 import { QueryError } from './query/query.errors';
 import type { JoinQuery, ListQuery } from './query/query-params';
@@ -167,6 +175,11 @@ export class StorageService implements OnModuleInit, OnModuleDestroy {
     return executeList(this.existingTable(table), query, this.limits);
   }
 
+  /** The whole list (`limit=all`), its rows read as they are consumed. @throws as list */
+  async listAll(table: string, query: ListQuery): Promise<QueryStream<unknown>> {
+    return streamList(this.existingTable(table), query, this.limits);
+  }
+
   /**
    * Stores a new record: the body's fields plus `id` (the body's, or a new UUID v4),
    * `created_at` and `updated_at`. Client timestamps are ignored. Creates the table if needed.
@@ -233,13 +246,16 @@ export class StorageService implements OnModuleInit, OnModuleDestroy {
   async join(tables: JoinTables, query: JoinQuery): Promise<QueryResult<unknown>> {
     const left = this.existingTable(tables.left);
     const right = this.existingTable(tables.right);
-    return executeJoin(
-      left,
-      right,
-      { leftKey: tables.leftKey, rightKey: tables.rightKey },
-      query,
-      this.limits,
-    );
+    const keys = { leftKey: tables.leftKey, rightKey: tables.rightKey };
+    return executeJoin(left, right, keys, query, this.limits);
+  }
+
+  /** The whole join (`limit=all`), its rows read as they are consumed. @throws as join */
+  async joinAll(tables: JoinTables, query: JoinQuery): Promise<QueryStream<unknown>> {
+    const left = this.existingTable(tables.left);
+    const right = this.existingTable(tables.right);
+    const keys = { leftKey: tables.leftKey, rightKey: tables.rightKey };
+    return streamJoin(left, right, keys, query, this.limits);
   }
 
   // --- internals ---

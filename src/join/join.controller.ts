@@ -1,20 +1,22 @@
-import { Controller, Get, Query, Res } from '@nestjs/common';
-import { ApiOkResponse, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
-import { ApiPagingQuery, PAGE_HEADERS } from '../common/decorators/api-list-query.decorator';
+import { Controller, Get, Headers, Query, Res, StreamableFile } from '@nestjs/common';
+import { ApiExtraModels, ApiOperation, ApiQuery, ApiTags, getSchemaPath } from '@nestjs/swagger';
+import { ApiPagingQuery, ApiRowsResponse } from '../common/decorators/api-list-query.decorator';
 import { ApiProblems } from '../common/decorators/api-problems.decorator';
 import { ApiPathParams, PathParam } from '../common/decorators/path-params.decorator';
-import type { HeaderSink } from '../common/http/header-sink';
+import { addVary, type HeaderSink } from '../common/http/header-sink';
+import { JSON_TYPE, negotiateRowType, rowStream } from '../common/http/row-stream';
 import { JOIN_TYPES } from '../database/hash-join';
 import { FIELD_PATH_PATTERN } from '../database/names';
 import { parseFieldPath } from '../database/query/field-path';
 import type { JoinQuery, RawQuery } from '../database/query/query-params';
 import { StorageService } from '../database/storage.service';
-import { sendPageHeaders } from '../records/records.controller';
+import { sendPageHeaders, wantsWholeResult } from '../records/records.controller';
 import { JOIN_LIMIT_DEFAULT, JOIN_LIMIT_MAX } from './dto/join-query.dto';
 import { JoinRowDto } from './dto/join-row.dto';
 import { JoinQueryPipe } from './pipes/join-query.pipe';
 
 @ApiTags('join')
+@ApiExtraModels(JoinRowDto)
 @Controller('api/v1/join')
 export class JoinController {
   constructor(private readonly storage: StorageService) {}
@@ -55,22 +57,33 @@ export class JoinController {
       'full: both; semi: left records with a match; anti: left records without one (semi and anti rows have no right)',
   })
   @ApiPagingQuery(JOIN_LIMIT_MAX, JOIN_LIMIT_DEFAULT, true)
-  @ApiOkResponse({ type: [JoinRowDto], headers: PAGE_HEADERS })
-  @ApiProblems(400, 404, 429)
+  @ApiRowsResponse({ $ref: getSchemaPath(JoinRowDto) })
+  @ApiProblems(400, 404, 422, 429)
   async join(
     @PathParam('left', 'table') left: string,
     @PathParam('right', 'table') right: string,
     @PathParam('key', 'field') key: string,
     @Query() raw: RawQuery,
     @Query(JoinQueryPipe) query: JoinQuery,
+    @Headers('accept') accept: string | undefined,
     @Res({ passthrough: true }) res: HeaderSink,
-  ): Promise<readonly unknown[]> {
+  ): Promise<readonly unknown[] | StreamableFile> {
     const keyPath = parseFieldPath(key, 'key');
-    const result = await this.storage.join(
-      { left, right, leftKey: query.leftKey ?? keyPath, rightKey: query.rightKey ?? keyPath },
-      query,
-    );
+    const tables = {
+      left,
+      right,
+      leftKey: query.leftKey ?? keyPath,
+      rightKey: query.rightKey ?? keyPath,
+    };
+    const type = negotiateRowType(accept);
+    addVary(res, 'Accept');
+    if (wantsWholeResult(raw, query, type)) {
+      const whole = await this.storage.joinAll(tables, query);
+      res.header('X-Query-Plan', whole.plan);
+      return rowStream(whole.rows, type, whole.yielder);
+    }
+    const result = await this.storage.join(tables, query);
     sendPageHeaders(res, `/api/v1/join/${left}/${right}/${key}`, raw, result);
-    return result.items;
+    return type === JSON_TYPE ? result.items : rowStream(result.items, type);
   }
 }

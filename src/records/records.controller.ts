@@ -11,6 +11,7 @@ import {
   Put,
   Query,
   Res,
+  StreamableFile,
 } from '@nestjs/common';
 import {
   ApiBody,
@@ -25,15 +26,16 @@ import {
   ApiTags,
   getSchemaPath,
 } from '@nestjs/swagger';
-import { ApiPagingQuery, PAGE_HEADERS } from '../common/decorators/api-list-query.decorator';
+import { ApiPagingQuery, ApiRowsResponse } from '../common/decorators/api-list-query.decorator';
 import { ApiProblems } from '../common/decorators/api-problems.decorator';
 import { ApiPathParams, PathParam } from '../common/decorators/path-params.decorator';
 import { formatEtag, ifNoneMatchHits, parseIfMatch } from '../common/http/etag';
-import type { HeaderSink } from '../common/http/header-sink';
+import { addVary, type HeaderSink } from '../common/http/header-sink';
+import { JSON_TYPE, negotiateRowType, rowStream, type RowType } from '../common/http/row-stream';
 import { nextPageLink } from '../common/http/link';
 import { JsonObjectPipe } from '../common/pipes/json-object.pipe';
 import type { QueryResult } from '../database/query-executor';
-import type { ListQuery, RawQuery } from '../database/query/query-params';
+import type { ListQuery, PagingParams, RawQuery } from '../database/query/query-params';
 import type { JsonObject, StoredRecord } from '../database/record.types';
 import { versionOf } from '../database/record-version';
 import { StorageService } from '../database/storage.service';
@@ -113,6 +115,16 @@ export function sendPageHeaders(
   res.header('X-Query-Plan', result.plan);
 }
 
+/**
+ * Whether to answer with the whole result, streamed: `limit=all`, or NDJSON without a limit.
+ * An NDJSON client without a limit is reading a result through, not paging it.
+ */
+export function wantsWholeResult(raw: RawQuery, query: PagingParams, type: RowType): boolean {
+  return (
+    query.limit === Number.POSITIVE_INFINITY || (type !== JSON_TYPE && raw.limit === undefined)
+  );
+}
+
 @ApiTags('records')
 @ApiExtraModels(RecordDto, UserDto, OrderDto)
 @ApiProblems(429)
@@ -154,17 +166,25 @@ export class RecordsController {
     summary: 'List records: filter, sort, page (offset or keyset cursor) and project',
   })
   @ApiPagingQuery(LIST_LIMIT_MAX, LIST_LIMIT_DEFAULT)
-  @ApiOkResponse({ schema: { type: 'array', items: RECORD_SCHEMA }, headers: PAGE_HEADERS })
-  @ApiProblems(400, 404)
+  @ApiRowsResponse(RECORD_SCHEMA)
+  @ApiProblems(400, 404, 422)
   async list(
     @PathParam('table', 'table') table: string,
     @Query() raw: RawQuery,
     @Query(ListQueryPipe) query: ListQuery,
+    @Headers('accept') accept: string | undefined,
     @Res({ passthrough: true }) res: HeaderSink,
-  ): Promise<readonly unknown[]> {
+  ): Promise<readonly unknown[] | StreamableFile> {
+    const type = negotiateRowType(accept);
+    addVary(res, 'Accept');
+    if (wantsWholeResult(raw, query, type)) {
+      const whole = await this.storage.listAll(table, query);
+      res.header('X-Query-Plan', whole.plan);
+      return rowStream(whole.rows, type, whole.yielder);
+    }
     const result = await this.storage.list(table, query);
     sendPageHeaders(res, `/api/v1/data/${table}`, raw, result);
-    return result.items;
+    return type === JSON_TYPE ? result.items : rowStream(result.items, type);
   }
 
   @Get(':id')

@@ -1,5 +1,10 @@
 import { applyDecorators } from '@nestjs/common';
-import { ApiHeader, ApiQuery } from '@nestjs/swagger';
+import { ApiHeader, ApiOkResponse, ApiQuery } from '@nestjs/swagger';
+import type {
+  ReferenceObject,
+  SchemaObject,
+} from '@nestjs/swagger/dist/interfaces/open-api-spec.interface';
+import { JSON_TYPE, NDJSON_TYPE } from '../http/row-stream';
 import { IN_LIST_MAX } from '../../database/query/filter';
 
 const FILTER_HELP =
@@ -18,8 +23,15 @@ export function ApiPagingQuery(
     ApiQuery({
       name: 'limit',
       required: false,
-      description: `Rows per page, 1 to ${maxLimit}`,
-      schema: { type: 'integer', minimum: 1, maximum: maxLimit, default: defaultLimit },
+      description:
+        `Rows per page, 1 to ${maxLimit}; or \`all\`: the whole result, streamed ` +
+        '(the default with Accept: application/x-ndjson; no Link or X-Total-Count)',
+      schema: {
+        oneOf: [
+          { type: 'integer', minimum: 1, maximum: maxLimit, default: defaultLimit },
+          { type: 'string', enum: ['all'] },
+        ],
+      },
       example: 20,
     }),
     ApiQuery({
@@ -113,3 +125,22 @@ export const PAGE_HEADERS = {
     schema: { type: 'string' },
   },
 };
+
+/**
+ * Documents a list or join answer: a JSON array of `row`s, or with Accept:
+ * application/x-ndjson one row per line, both streamed for whole results.
+ */
+export function ApiRowsResponse(row: SchemaObject | ReferenceObject): MethodDecorator {
+  return ApiOkResponse({
+    description:
+      'The rows: a JSON array, or NDJSON (one JSON row per line) when the Accept header asks for ' +
+      'application/x-ndjson. Whole results (limit=all) are streamed as they are read.',
+    headers: PAGE_HEADERS,
+    content: {
+      [JSON_TYPE]: { schema: { type: 'array', items: row } },
+      [NDJSON_TYPE]: {
+        schema: { type: 'string', description: 'One JSON row per line, each ending in \\n' },
+      },
+    },
+  });
+}

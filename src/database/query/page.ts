@@ -1,7 +1,8 @@
+import { ResultTooLargeError } from '../database.errors';
 import type { CursorKey } from './cursor';
 import type { RowKey } from './sort';
 import { TopK } from './top-k';
-import type { Yielder } from './yielder';
+import { PAUSE, type LazyRows, type Yielder } from './yielder';
 
 export interface PageRequest<K> {
   readonly limit: number;
@@ -109,6 +110,47 @@ export interface GroupShape<G, T> {
   rowAt(group: G, index: number): T;
 }
 
+/** The position in a group of its first row after `after` (keys increase through a group). */
+function firstAfter<G, T>(
+  group: G,
+  size: number,
+  shape: GroupShape<G, T>,
+  after: readonly number[],
+): number {
+  let low = 0;
+  let high = size;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if (compareSeqKeys(shape.keyOf(group, middle), after) <= 0) low = middle + 1;
+    else high = middle;
+  }
+  return low;
+}
+
+/**
+ * For groups met in order: the position of the first row of each to keep, after the cursor key
+ * `after` and once `offset` rows have been skipped (the group's size when none is kept). Whole
+ * groups are skipped by their size, without visiting their rows.
+ */
+function skipper<G, T>(
+  shape: GroupShape<G, T>,
+  offset: number,
+  after: readonly number[] | undefined,
+): (group: G, size: number) => number {
+  let toSkip = offset;
+  return (group, size) => {
+    const start = after === undefined || size === 0 ? 0 : firstAfter(group, size, shape, after);
+    const available = size - start;
+    if (toSkip >= available) {
+      toSkip -= available;
+      return size;
+    }
+    const first = start + toSkip;
+    toSkip = 0;
+    return first;
+  };
+}
+
 /**
  * Pages grouped rows in default order without visiting every row: whole groups are counted
  * and skipped by size, and the cursor is found inside a group by binary search. Keys increase
@@ -122,7 +164,7 @@ export async function pageGroups<G, T>(
 ): Promise<Page<T>> {
   const out: T[] = [];
   let total = 0;
-  let toSkip = offset;
+  const firstOf = skipper(shape, offset, after);
   let more = false;
   let lastKey: readonly number[] | undefined;
   for (const group of groups) {
@@ -134,25 +176,7 @@ export async function pageGroups<G, T>(
       if (!count) break;
       continue;
     }
-    let start = 0;
-    if (after !== undefined) {
-      let low = 0;
-      let high = size;
-      while (low < high) {
-        const middle = (low + high) >>> 1;
-        if (compareSeqKeys(shape.keyOf(group, middle), after) <= 0) low = middle + 1;
-        else high = middle;
-      }
-      start = low;
-    }
-    const available = size - start;
-    if (toSkip >= available) {
-      toSkip -= available;
-      continue;
-    }
-    start += toSkip;
-    toSkip = 0;
-    for (let i = start; i < size; i++) {
+    for (let i = firstOf(group, size); i < size; i++) {
       if (out.length === limit) {
         more = true;
         break;
@@ -173,4 +197,75 @@ export async function collect<T>({ rows, test }: Candidates<T>, yielder: Yielder
     if (test === undefined || test(row)) out.push(row);
   }
   return out;
+}
+
+/** Where a whole result starts: after `offset` rows, or after a cursor's key. */
+export interface StreamStart<K> {
+  readonly offset: number;
+  readonly after?: K;
+}
+
+/** Every candidate in key order from `start`, read as it is consumed (a whole result). */
+export function* streamInOrder<T>(
+  { rows, test }: Candidates<T>,
+  keyOf: (item: T) => readonly number[],
+  { offset, after }: StreamStart<readonly number[]>,
+  yielder: Yielder,
+): LazyRows<T> {
+  let toSkip = offset;
+  for (const item of rows) {
+    if (yielder.due()) yield PAUSE;
+    if (test !== undefined && !test(item)) continue;
+    if (after !== undefined && compareSeqKeys(keyOf(item), after) <= 0) continue;
+    if (toSkip > 0) toSkip--;
+    else yield item;
+  }
+}
+
+/** Every row of the groups from `start`, read as it is consumed; whole groups are skipped by size. */
+export function* streamGroups<G, T>(
+  groups: Iterable<G>,
+  shape: GroupShape<G, T>,
+  { offset, after }: StreamStart<readonly number[]>,
+  yielder: Yielder,
+): LazyRows<T> {
+  const firstOf = skipper(shape, offset, after);
+  for (const group of groups) {
+    if (yielder.due()) yield PAUSE;
+    const size = shape.size(group);
+    for (let i = firstOf(group, size); i < size; i++) yield shape.rowAt(group, i);
+  }
+}
+
+/**
+ * Every candidate from `start` in the order of `compare` (explicit sort of a whole result).
+ * Sorting needs them all at once, so more than `maxRows` matches are refused.
+ * @throws ResultTooLargeError
+ */
+export async function sortAll<T>(
+  { rows, test }: Candidates<T>,
+  keyOf: (item: T) => RowKey,
+  compare: (a: RowKey, b: RowKey) => number,
+  { offset, after }: StreamStart<RowKey>,
+  maxRows: number,
+  yielder: Yielder,
+): Promise<T[]> {
+  const entries: { item: T; key: RowKey }[] = [];
+  for (const item of rows) {
+    if (yielder.due()) await yielder.pause();
+    if (test !== undefined && !test(item)) continue;
+    const key = keyOf(item);
+    if (after !== undefined && compare(key, after) <= 0) continue;
+    if (entries.length === maxRows) {
+      throw new ResultTooLargeError(
+        maxRows + 1,
+        maxRows,
+        'sort at least',
+        'Filter the result, or read it in default order',
+      );
+    }
+    entries.push({ item, key });
+  }
+  entries.sort((a, b) => compare(a.key, b.key));
+  return entries.slice(offset).map((entry) => entry.item);
 }

@@ -8,6 +8,7 @@ import { parseSort, type SortKey } from './sort';
 export type RawQuery = Readonly<Record<string, unknown>>;
 
 export interface PagingParams {
+  /** Rows per page; Infinity with `limit=all` (the whole result, streamed). */
   readonly limit: number;
   readonly offset: number;
   readonly cursor?: string;
@@ -42,6 +43,8 @@ export interface LimitRule {
 
 const PAGING_PARAMS = ['limit', 'offset', 'cursor', 'count', 'sort', 'fields'];
 const JOIN_RESERVED = new Set([...PAGING_PARAMS, 'type', 'leftKey', 'rightKey']);
+/** `limit=all`: the whole result, streamed rather than paged. */
+export const ALL = 'all';
 /** Largest offset accepted; deeper pages are for cursors. */
 export const OFFSET_MAX = 1_000_000;
 const FILTER_PARAMS_MAX = 64;
@@ -71,12 +74,13 @@ function integer(
   fallback: number,
   min: number,
   max: number,
+  alternative = '',
 ): number {
   const text = single(query, name);
   if (text === undefined) return fallback;
   const value = /^\d{1,9}$/.test(text) ? Number(text) : Number.NaN;
   if (!(value >= min && value <= max))
-    throw new QueryError(name, `must be an integer from ${min} to ${max}`);
+    throw new QueryError(name, `must be an integer from ${min} to ${max}${alternative}`);
   return value;
 }
 
@@ -90,7 +94,10 @@ function parsePaging(query: RawQuery, { defaultLimit, maxLimit }: LimitRule): Pa
   if (cursor !== undefined && offset !== 0)
     throw new QueryError('offset', 'cannot be combined with cursor');
   return {
-    limit: integer(query, 'limit', defaultLimit, 1, maxLimit),
+    limit:
+      single(query, 'limit') === ALL
+        ? Number.POSITIVE_INFINITY
+        : integer(query, 'limit', defaultLimit, 1, maxLimit, `, or ${ALL}`),
     offset,
     cursor,
     count: count !== 'none',

@@ -1,0 +1,94 @@
+import { StreamableFile } from '@nestjs/common';
+import Negotiator from 'negotiator';
+import { Readable } from 'node:stream';
+import { PAUSE, Yielder, type LazyRows } from '../../database/query/yielder';
+
+export const JSON_TYPE = 'application/json';
+export const NDJSON_TYPE = 'application/x-ndjson';
+/** The registered name of NDJSON, answered when asked for by name. */
+const NDJSON_ALIAS = 'application/ndjson';
+/** Media types a list or join can answer with; JSON first, so `*\/*` and ties get JSON. */
+export const ROW_TYPES = [JSON_TYPE, NDJSON_TYPE, NDJSON_ALIAS] as const;
+export type RowType = (typeof ROW_TYPES)[number];
+
+/**
+ * The row format the client prefers by its Accept header (q-values and wildcards count).
+ * JSON when there is no Accept header or when it names neither format.
+ */
+export function negotiateRowType(accept: string | undefined): RowType {
+  // Most clients send no Accept, */* or application/json: no need to parse those.
+  if (accept === undefined || accept === '*/*' || !accept.includes('ndjson')) return JSON_TYPE;
+  return (new Negotiator({ headers: { accept } }).mediaType(ROW_TYPES) as RowType) ?? JSON_TYPE;
+}
+
+/** Bytes gathered before a chunk is handed to the socket. */
+const CHUNK_CHARS = 64 * 1024;
+
+/**
+ * A response body that serializes rows as they are read: a JSON array, or one JSON text per
+ * line (NDJSON). It only produces a chunk when the socket has taken the previous ones
+ * (back-pressure), and gives the event loop back whenever `yielder` says its slice of work is
+ * used up, or the row source says so with PAUSE, so other requests keep being answered while
+ * a large result streams. Nothing holds more than one chunk of text at a time.
+ */
+export function rowStream(
+  rows: LazyRows<unknown>,
+  type: RowType,
+  yielder: Yielder = new Yielder(),
+): StreamableFile {
+  const array = type === JSON_TYPE;
+  const iterator = rows[Symbol.iterator]();
+  let first = true;
+  let opened = !array;
+
+  const fill = (stream: Readable): void => {
+    let chunk = opened ? '' : '[';
+    opened = true;
+    let ended = false;
+    let pause = false;
+    try {
+      while (chunk.length < CHUNK_CHARS) {
+        const next = iterator.next();
+        if (next.done === true) {
+          ended = true;
+          break;
+        }
+        if (next.value === PAUSE) {
+          pause = true;
+          break;
+        }
+        const text = JSON.stringify(next.value);
+        if (array) chunk += first ? text : `,${text}`;
+        else chunk += `${text}\n`;
+        first = false;
+        if (yielder.due()) {
+          pause = true;
+          break;
+        }
+      }
+    } catch (error) {
+      stream.destroy(error as Error);
+      return;
+    }
+    if (ended && array) chunk += ']';
+    const hand = (): void => {
+      if (stream.destroyed) return;
+      if (chunk.length > 0) stream.push(chunk);
+      if (ended) stream.push(null);
+      // Nothing to push yet (a long filtered scan): read on without waiting to be asked.
+      else if (chunk.length === 0) fill(stream);
+    };
+    if (pause) void yielder.pause().then(hand);
+    else hand();
+  };
+
+  const body = new Readable({
+    highWaterMark: CHUNK_CHARS,
+    read() {
+      fill(this);
+    },
+  });
+  return new StreamableFile(body, {
+    type: array ? `${JSON_TYPE}; charset=utf-8` : type,
+  });
+}
