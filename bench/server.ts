@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 
@@ -18,10 +18,38 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** Starts the built server (dist/) on a free loopback port and waits for /health. */
-export async function startServer(env: Record<string, string> = {}): Promise<RunningServer> {
+/** Whether `taskset` can pin processes to CPUs here (Linux with util-linux). */
+export const HAS_TASKSET = (() => {
+  try {
+    execFileSync('taskset', ['-c', '0', 'true'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+/** Pins this process to `cpu` when taskset exists; says whether it did. */
+export function pinSelf(cpu: number): boolean {
+  if (!HAS_TASKSET) return false;
+  execFileSync('taskset', ['-p', '-c', String(cpu), String(process.pid)], { stdio: 'ignore' });
+  return true;
+}
+
+/**
+ * Starts the built server (dist/) on a free loopback port and waits for /health; with `cpu`,
+ * pinned to that CPU where taskset exists.
+ */
+export async function startServer(
+  env: Record<string, string> = {},
+  { cpu }: { cpu?: number } = {},
+): Promise<RunningServer> {
   const port = await freePort();
-  const child = spawn(process.execPath, [join(__dirname, '..', 'dist', 'main.js')], {
+  const main = [join(__dirname, '..', 'dist', 'main.js')];
+  const [command, args] =
+    cpu !== undefined && HAS_TASKSET
+      ? ['taskset', ['-c', String(cpu), process.execPath, ...main]]
+      : [process.execPath, main];
+  const child = spawn(command, args, {
     env: {
       ...process.env,
       PORT: String(port),

@@ -4,7 +4,12 @@ import { ApiPagingQuery, ApiRowsResponse } from '../common/decorators/api-list-q
 import { ApiProblems } from '../common/decorators/api-problems.decorator';
 import { ApiPathParams, PathParam } from '../common/decorators/path-params.decorator';
 import { addVary, type HeaderSink } from '../common/http/header-sink';
-import { JSON_TYPE, negotiateRowType, rowStream } from '../common/http/row-stream';
+import {
+  JSON_TYPE,
+  joinRowSerializer,
+  negotiateRowType,
+  rowStream,
+} from '../common/http/row-stream';
 import { JOIN_TYPES } from '../database/hash-join';
 import { FIELD_PATH_PATTERN } from '../database/names';
 import { parseFieldPath } from '../database/query/field-path';
@@ -80,10 +85,12 @@ export class JoinController {
     if (wantsWholeResult(raw, query, type)) {
       const whole = await this.storage.joinAll(tables, query);
       res.header('X-Query-Plan', whole.plan);
-      return rowStream(whole.rows, type, whole.yielder);
+      return rowStream(whole.rows, type, whole.yielder, joinRowSerializer());
     }
     const result = await this.storage.join(tables, query);
     sendPageHeaders(res, `/api/v1/join/${left}/${right}/${key}`, raw, result);
-    return type === JSON_TYPE ? result.items : rowStream(result.items, type);
+    return type === JSON_TYPE
+      ? result.items
+      : rowStream(result.items, type, undefined, joinRowSerializer());
   }
 }

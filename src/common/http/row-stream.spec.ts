@@ -1,6 +1,12 @@
 import { Writable, type Readable } from 'node:stream';
 import { PAUSE, type LazyRows } from '../../database/query/yielder';
-import { JSON_TYPE, NDJSON_TYPE, negotiateRowType, rowStream } from './row-stream';
+import {
+  JSON_TYPE,
+  joinRowSerializer,
+  NDJSON_TYPE,
+  negotiateRowType,
+  rowStream,
+} from './row-stream';
 
 async function text(stream: Readable): Promise<string> {
   let out = '';
@@ -82,5 +88,27 @@ describe('negotiateRowType', () => {
     ['application/x-ndjson;q=0', JSON_TYPE],
   ])('%p → %s', (accept, type) => {
     expect(negotiateRowType(accept)).toBe(type);
+  });
+});
+
+describe('joinRowSerializer', () => {
+  it('writes exactly what JSON.stringify writes, reusing repeated records', () => {
+    const ada = { id: 'u1', name: 'Ada "the first"', tags: ['a'] };
+    const bob = { id: 'u2', nested: { deep: [1, { x: null }] } };
+    const o1 = { id: 'o1', user_id: 'u1', total: 1.5 };
+    const o2 = { id: 'o2', user_id: 'u1', note: '\u2028 line' };
+    const rows = [
+      { left: ada, right: o1 },
+      { left: ada, right: o2 },
+      { left: ada, right: o2 },
+      { left: bob, right: null },
+      { left: null, right: o1 },
+      { left: bob },
+      { left: ada },
+      { left: { id: 'u1' }, right: { total: 1.5 } },
+      { left: o1, right: ada },
+    ];
+    const serialize = joinRowSerializer();
+    expect(rows.map(serialize)).toEqual(rows.map((row) => JSON.stringify(row)));
   });
 });

@@ -35,6 +35,7 @@ export function rowStream(
   rows: LazyRows<unknown>,
   type: RowType,
   yielder: Yielder = new Yielder(),
+  serialize: (row: unknown) => string = JSON.stringify,
 ): StreamableFile {
   const array = type === JSON_TYPE;
   const iterator = rows[Symbol.iterator]();
@@ -57,7 +58,7 @@ export function rowStream(
           pause = true;
           break;
         }
-        const text = JSON.stringify(next.value);
+        const text = serialize(next.value);
         if (array) chunk += first ? text : `,${text}`;
         else chunk += `${text}\n`;
         first = false;
@@ -91,4 +92,29 @@ export function rowStream(
   return new StreamableFile(body, {
     type: array ? `${JSON_TYPE}; charset=utf-8` : type,
   });
+}
+
+/**
+ * JSON of join rows (`{"left":…,"right":…}`, the same text as JSON.stringify), with each side's
+ * last record remembered: consecutive rows of a join share their anchor record (a user with
+ * each of their orders), which is then serialized once per group instead of once per row.
+ */
+export function joinRowSerializer(): (row: unknown) => string {
+  let lastLeft: unknown;
+  let leftText = 'null';
+  let lastRight: unknown;
+  let rightText = 'null';
+  return (row) => {
+    const { left, right } = row as { left: unknown; right?: unknown };
+    if (left !== lastLeft || lastLeft === undefined) {
+      lastLeft = left;
+      leftText = JSON.stringify(left);
+    }
+    if (right === undefined) return `{"left":${leftText}}`;
+    if (right !== lastRight) {
+      lastRight = right;
+      rightText = JSON.stringify(right);
+    }
+    return `{"left":${leftText},"right":${rightText}}`;
+  };
 }
