@@ -1,6 +1,7 @@
 /**
- * HTTP throughput side by side, in one run on this machine: memdb (built, Express), a bare
- * NestJS/Express app (the ceiling) and json-server 0.17.4 on the same data. autocannon runs in
+ * HTTP throughput side by side, in one run on this machine: memdb (built) and a bare NestJS app
+ * (the ceiling) on each adapter, Express and Fastify (HTTP_ADAPTER), and json-server 0.17.4 on
+ * the same data. autocannon runs in
  * its own process; with taskset, the server gets CPU 0 and the load CPU 1. Each case: a
  * warm-up, then two rounds; the table shows the mean req/s of the rounds and the worse p99.
  * Run: npm run build && npx ts-node --transpile-only bench/http.ts [--duration 5] [--connections 50]
@@ -13,6 +14,12 @@ import { machine, markdownTable, writeSection } from './results';
 import { argument, freePort } from './server';
 
 const ROOT = join(__dirname, '..');
+const ADAPTERS = [
+  ['express', 'Express'],
+  ['fastify', 'Fastify'],
+] as const;
+/** memdb's GET by id against the bare app on the same adapter (issues 5 and 6). */
+const GET_TARGET = { Express: 0.85, Fastify: 0.7 } as const;
 const USER = { email: 'ada@example.com', full_name: 'Ada Lovelace', age: 36 };
 
 const hasTaskset = (() => {
@@ -96,6 +103,34 @@ function measure(
   };
 }
 
+/** 1,000 users and 5,000 orders, as json-server gets the users. */
+async function seed(base: string): Promise<void> {
+  const users = Array.from({ length: 1000 }, (_, i) => ({
+    id: `u${i}`,
+    email: `u${i}@example.com`,
+    full_name: `User ${i}`,
+    age: i % 100,
+  }));
+  const orders = Array.from({ length: 5000 }, (_, i) => ({
+    user_id: `u${i % 1000}`,
+    product_name: 'p',
+    quantity: 1,
+    total_price: i,
+    order_date: '2026-11-25T20:00:00Z',
+  }));
+  for (const [table, records] of [
+    ['users', users],
+    ['orders', orders],
+  ] as const) {
+    const res = await fetch(`${base}/api/v1/data/${table}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(records),
+    });
+    if (res.status !== 201) throw new Error(`seeding ${table}: ${res.status}`);
+  }
+}
+
 async function main(): Promise<void> {
   const duration = argument('duration', 5);
   const connections = argument('connections', 50);
@@ -117,79 +152,63 @@ async function main(): Promise<void> {
     );
   };
 
-  // memdb
-  let port = await freePort();
-  let base = `http://127.0.0.1:${port}`;
-  let child = await start(
-    process.execPath,
-    ['dist/main.js'],
-    {
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      THROTTLE_LIMIT: '0',
-      LOG_LEVEL: 'warn',
-      BULK_MAX: '10000',
-    },
-    `${base}/health`,
-  );
-  try {
-    const users = Array.from({ length: 1000 }, (_, i) => ({
-      id: `u${i}`,
-      email: `u${i}@example.com`,
-      full_name: `User ${i}`,
-      age: i % 100,
-    }));
-    await fetch(`${base}/api/v1/data/users`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(users),
-    });
-    const orders = Array.from({ length: 5000 }, (_, i) => ({
-      user_id: `u${i % 1000}`,
-      product_name: 'p',
-      quantity: 1,
-      total_price: i,
-      order_date: '2026-11-25T20:00:00Z',
-    }));
-    await fetch(`${base}/api/v1/data/orders`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(orders),
-    });
-    record('memdb (Express)', 'GET by id', { url: `${base}/api/v1/data/users/u500` });
-    record('memdb (Express)', 'POST users', {
-      url: `${base}/api/v1/data/users`,
-      method: 'POST',
-      body: USER,
-    });
-    record('memdb (Express)', 'filtered list page', {
-      url: `${base}/api/v1/data/users?age=gte.50&limit=20`,
-    });
-    record('memdb (Express)', 'join page', {
-      url: `${base}/api/v1/join/users/orders/user_id?leftKey=id&limit=20`,
-    });
-  } finally {
-    child.kill();
+  for (const [adapter, label] of ADAPTERS) {
+    // memdb
+    const port = await freePort();
+    const base = `http://127.0.0.1:${port}`;
+    const child = await start(
+      process.execPath,
+      ['dist/main.js'],
+      {
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        THROTTLE_LIMIT: '0',
+        LOG_LEVEL: 'warn',
+        BULK_MAX: '10000',
+        HTTP_ADAPTER: adapter,
+      },
+      `${base}/health`,
+    );
+    try {
+      await seed(base);
+      const server = `memdb (${label})`;
+      record(server, 'GET by id', { url: `${base}/api/v1/data/users/u500` });
+      record(server, 'POST users', {
+        url: `${base}/api/v1/data/users`,
+        method: 'POST',
+        body: USER,
+      });
+      record(server, 'filtered list page', {
+        url: `${base}/api/v1/data/users?age=gte.50&limit=20`,
+      });
+      record(server, 'join page', {
+        url: `${base}/api/v1/join/users/orders/user_id?leftKey=id&limit=20`,
+      });
+    } finally {
+      child.kill();
+    }
   }
 
-  // bare NestJS on Express: the ceiling
-  port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  child = await start(
-    process.execPath,
-    ['-r', 'ts-node/register/transpile-only', 'bench/peers/bare-nest.ts'],
-    { PORT: String(port) },
-    `${base}/items/1`,
-  );
-  try {
-    record('bare NestJS (Express)', 'GET by id', { url: `${base}/items/u500` });
-    record('bare NestJS (Express)', 'POST users', {
-      url: `${base}/users`,
-      method: 'POST',
-      body: USER,
-    });
-  } finally {
-    child.kill();
+  for (const [adapter, label] of ADAPTERS) {
+    // bare NestJS on the same adapter: the ceiling
+    const port = await freePort();
+    const base = `http://127.0.0.1:${port}`;
+    const child = await start(
+      process.execPath,
+      ['-r', 'ts-node/register/transpile-only', 'bench/peers/bare-nest.ts'],
+      { PORT: String(port), HTTP_ADAPTER: adapter },
+      `${base}/items/1`,
+    );
+    try {
+      record(`bare NestJS (${label})`, 'GET by id', { url: `${base}/items/u500` });
+      record(`bare NestJS (${label})`, 'POST users', {
+        url: `${base}/users`,
+        method: 'POST',
+        body: USER,
+      });
+    } finally {
+      child.kill();
+    }
   }
 
   // json-server 0.17.4 on the same data
@@ -206,9 +225,9 @@ async function main(): Promise<void> {
       })),
     }),
   );
-  port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  child = await start(
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const child = await start(
     process.execPath,
     [
       join(ROOT, 'node_modules', 'json-server', 'lib', 'cli', 'bin.js'),
@@ -237,14 +256,16 @@ async function main(): Promise<void> {
   const ratio = (a: string, b: string) =>
     ((results.get(a) ?? 0) / (results.get(b) ?? 1)).toFixed(2);
   const ratios = [
-    {
-      ratio: 'memdb GET / bare Nest GET (target >= 0.85)',
-      value: ratio('memdb (Express)/GET by id', 'bare NestJS (Express)/GET by id'),
-    },
-    {
-      ratio: 'memdb POST / bare Nest POST (target >= 0.8)',
-      value: ratio('memdb (Express)/POST users', 'bare NestJS (Express)/POST users'),
-    },
+    ...ADAPTERS.flatMap(([, label]) => [
+      {
+        ratio: `${label}: memdb GET / bare Nest GET (target >= ${GET_TARGET[label]})`,
+        value: ratio(`memdb (${label})/GET by id`, `bare NestJS (${label})/GET by id`),
+      },
+      {
+        ratio: `${label}: memdb POST / bare Nest POST (target >= 0.8)`,
+        value: ratio(`memdb (${label})/POST users`, `bare NestJS (${label})/POST users`),
+      },
+    ]),
     {
       ratio: 'memdb GET / json-server GET (target >= 1.8)',
       value: ratio('memdb (Express)/GET by id', 'json-server 0.17.4/GET by id'),
@@ -252,6 +273,10 @@ async function main(): Promise<void> {
     {
       ratio: 'memdb POST / json-server POST (target >= 15)',
       value: ratio('memdb (Express)/POST users', 'json-server 0.17.4/POST users'),
+    },
+    {
+      ratio: 'memdb on Fastify / on Express, GET by id',
+      value: ratio('memdb (Fastify)/GET by id', 'memdb (Express)/GET by id'),
     },
   ];
   console.table(rows);

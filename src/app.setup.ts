@@ -1,7 +1,7 @@
-import type { NestApplicationOptions } from '@nestjs/common';
+import type { INestApplication, NestApplicationOptions } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
+import cors from 'cors';
 import helmet from 'helmet';
-import type { NestExpressApplication } from '@nestjs/platform-express';
 import { answerClientErrors } from './common/http/client-error';
 import { requestContextMiddleware } from './common/middleware/request-context.middleware';
 import { RequestLogger } from './common/logging/request-logger';
@@ -44,26 +44,27 @@ export const APP_OPTIONS: NestApplicationOptions = { bodyParser: false, abortOnE
 /**
  * What the HTTP server needs beyond AppModule's providers, shared by main.ts and the e2e
  * tests so both serve the same app: request ids and logging first, then the OpenAPI routes.
+ * The same on both adapters (plain Node middleware, which Fastify runs through middie); what
+ * differs is set where each adapter is created (src/http-adapter.ts).
  */
-export function configureApp(app: NestExpressApplication): NestExpressApplication {
+export function configureApp<T extends INestApplication>(app: T): T {
   const config = app.get<ConfigService<Env, true>>(ConfigService);
-  app.disable('x-powered-by');
-  const trustProxy = config.get('TRUST_PROXY', { infer: true });
-  if (trustProxy !== undefined) app.set('trust proxy', trustProxy);
-  // Single-record responses carry memdb's own strong ETag; hashing every other body for a weak
-  // one would only cost time on every request.
-  app.set('etag', false);
   app.use(requestContextMiddleware(new RequestLogger(config.get('LOG_FORMAT', { infer: true }))));
   app.use(helmet({ contentSecurityPolicy: { directives: CONTENT_SECURITY_POLICY } }));
   const origins = config.get('CORS_ORIGINS', { infer: true });
   if (origins !== undefined) {
-    app.enableCors({
-      origin: origins.includes('*') ? true : origins,
-      exposedHeaders: EXPOSED_HEADERS,
-      maxAge: 600,
-    });
+    // The `cors` middleware that Express's enableCors() adds, on both adapters: Fastify's
+    // enableCors() (@fastify/cors) differs in default methods, preflight checks and header format.
+    app.use(
+      cors({
+        origin: origins.includes('*') ? true : origins,
+        exposedHeaders: EXPOSED_HEADERS,
+        maxAge: 600,
+      }),
+    );
   }
-  answerClientErrors(app.getHttpServer());
+  // Fastify takes this handler as an option when it is created (src/http-adapter.ts).
+  if (app.getHttpAdapter().getType() === 'express') answerClientErrors(app.getHttpServer());
   if (config.get('DOCS_ENABLED', { infer: true })) setupOpenApi(app);
   return app;
 }

@@ -2,18 +2,18 @@ import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { NestFactory } from '@nestjs/core';
-import type { NestExpressApplication } from '@nestjs/platform-express';
 import { AppModule } from './app.module';
 import { APP_OPTIONS, configureApp } from './app.setup';
 import { createAppLogger } from './common/logging/app-logger';
 import { API_KEY_RECOMMENDED_LENGTH } from './config/api-keys';
 import { APP_INFO } from './config/app-info';
 import { validateEnv, type Env } from './config/env.validation';
+import { createHttpAdapter } from './http-adapter';
 
 async function bootstrap(): Promise<void> {
   // Fail fast, before Nest logs anything, with only the configuration's own message.
-  validateEnv(process.env);
-  const app = await NestFactory.create<NestExpressApplication>(AppModule, {
+  const env = validateEnv(process.env);
+  const app = await NestFactory.create(AppModule, createHttpAdapter(env), {
     ...APP_OPTIONS,
     bufferLogs: true,
   });
@@ -30,7 +30,9 @@ async function bootstrap(): Promise<void> {
   const host = config.get('HOST', { infer: true });
   await (host === undefined ? app.listen(port) : app.listen(port, host));
   const logger = new Logger('Bootstrap');
-  logger.log(`${APP_INFO.name} ${APP_INFO.version} listening on ${host ?? '*'}:${port}`);
+  logger.log(
+    `${APP_INFO.name} ${APP_INFO.version} listening on ${host ?? '*'}:${port} (${env.HTTP_ADAPTER})`,
+  );
   const keys = config.get('API_KEYS', { infer: true });
   if (keys?.some(({ key }) => key.length < API_KEY_RECOMMENDED_LENGTH)) {
     logger.warn(

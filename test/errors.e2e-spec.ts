@@ -1,12 +1,12 @@
-import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { INestApplication } from '@nestjs/common';
 import { connect, type AddressInfo } from 'node:net';
 import request from 'supertest';
 import { createTestApp, PROBLEM_JSON } from './helpers/test-app';
 
 /** Every error path answers RFC 9457 problem details, changes nothing, and never a 5xx. */
 describe('Errors', () => {
-  let app: NestExpressApplication;
-  let http: ReturnType<NestExpressApplication['getHttpServer']>;
+  let app: INestApplication;
+  let http: ReturnType<INestApplication['getHttpServer']>;
 
   beforeAll(async () => {
     app = await createTestApp({ env: { BODY_LIMIT: '1kb' } });
@@ -105,6 +105,9 @@ describe('Errors', () => {
     const res = await request(http).get('/api/v1/data/base/%E0%A4%A');
 
     expect(res.status).toBe(400);
+    expect(res.headers['content-type']).toMatch(PROBLEM_JSON);
+    expect(res.headers['x-request-id']).toBeDefined();
+    expect(res.body).toMatchObject({ code: 'BAD_REQUEST', instance: '/api/v1/data/base/%E0%A4%A' });
   });
 
   it('answers requests Node cannot parse with a problem and a request id', async () => {

@@ -1,12 +1,12 @@
 import fc from 'fast-check';
-import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { INestApplication } from '@nestjs/common';
 import request from 'supertest';
 import { createTestApp } from './helpers/test-app';
 
 /** Property-based fuzzing through HTTP: whatever a client sends, the answer is never a 5xx. */
 describe('Fuzzing', () => {
-  let app: NestExpressApplication;
-  let http: ReturnType<NestExpressApplication['getHttpServer']>;
+  let app: INestApplication;
+  let http: ReturnType<INestApplication['getHttpServer']>;
 
   beforeAll(async () => {
     app = await createTestApp({ env: { BODY_LIMIT: '256kb' } });
@@ -157,7 +157,7 @@ describe('Fuzzing', () => {
 describe('Model-based: the service behaves like a Map', () => {
   type Model = Map<string, Record<string, unknown>>;
   interface Real {
-    http: ReturnType<NestExpressApplication['getHttpServer']>;
+    http: ReturnType<INestApplication['getHttpServer']>;
     table: string;
   }
   const ids = fc.constantFrom('a', 'b', 'c', 'd');
@@ -251,7 +251,7 @@ describe('Model-based: the service behaves like a Map', () => {
     toString = () => `bulk(${JSON.stringify(this.records)})`;
   }
 
-  let app: NestExpressApplication;
+  let app: INestApplication;
   let run = 0;
 
   beforeAll(async () => {

@@ -1,10 +1,10 @@
-import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { INestApplication } from '@nestjs/common';
 import request from 'supertest';
 import { APP_INFO } from '../src/config/app-info';
 import { createTestApp } from './helpers/test-app';
 
 describe('Health', () => {
-  let app: NestExpressApplication;
+  let app: INestApplication;
 
   afterEach(() => app.close());
 

@@ -1,4 +1,4 @@
-import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { INestApplication } from '@nestjs/common';
 import request from 'supertest';
 import { createTestApp } from './helpers/test-app';
 
@@ -8,8 +8,8 @@ import { createTestApp } from './helpers/test-app';
  * object's prototype is ever touched.
  */
 describe('Hostile input', () => {
-  let app: NestExpressApplication;
-  let http: ReturnType<NestExpressApplication['getHttpServer']>;
+  let app: INestApplication;
+  let http: ReturnType<INestApplication['getHttpServer']>;
   let snapshot: unknown;
 
   const state = async () => (await request(http).get('/api/v1/data/target?limit=1000')).body;

@@ -1,10 +1,10 @@
-import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { INestApplication } from '@nestjs/common';
 import request from 'supertest';
 import { createTestApp, nextPageUrl, PROBLEM_JSON } from './helpers/test-app';
 
 describe('GET /api/v1/join/:left/:right/:key', () => {
-  let app: NestExpressApplication;
-  let http: ReturnType<NestExpressApplication['getHttpServer']>;
+  let app: INestApplication;
+  let http: ReturnType<INestApplication['getHttpServer']>;
   const post = (table: string, body: object) =>
     request(http).post(`/api/v1/data/${table}`).send(body).expect(201);
 

@@ -1,11 +1,11 @@
-import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { INestApplication } from '@nestjs/common';
 import type { AddressInfo } from 'node:net';
 import { runMixedLoad, seedLoadData } from '../bench/load-scenario';
 import { createTestApp } from './helpers/test-app';
 
 /** The 10-second version of `npm run loadtest`: counts, not timings. */
 describe('Mixed load (10 s, 100 connections)', () => {
-  let app: NestExpressApplication;
+  let app: INestApplication;
 
   beforeAll(async () => {
     app = await createTestApp();

@@ -1,9 +1,9 @@
-import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { INestApplication } from '@nestjs/common';
 import request from 'supertest';
 import { CapturingLogger, createTestApp } from './helpers/test-app';
 
 describe('Request logging', () => {
-  let app: NestExpressApplication;
+  let app: INestApplication;
   const logger = new CapturingLogger();
   const httpLines = () => logger.lines.filter((l) => l.context === 'HTTP');
 

@@ -1,4 +1,4 @@
-import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { INestApplication } from '@nestjs/common';
 import request from 'supertest';
 import { createTestApp, nextPageUrl, PROBLEM_JSON } from './helpers/test-app';
 
@@ -29,8 +29,8 @@ const PEOPLE = [
 ];
 
 describe('Querying lists: GET /api/v1/data/:table', () => {
-  let app: NestExpressApplication;
-  let http: ReturnType<NestExpressApplication['getHttpServer']>;
+  let app: INestApplication;
+  let http: ReturnType<INestApplication['getHttpServer']>;
   const ids = (res: request.Response) => (res.body as Rec[]).map((r) => r.id);
   const get = (query: string) => request(http).get(`/api/v1/data/people?${query}`);
 
@@ -255,8 +255,8 @@ describe('Querying lists: GET /api/v1/data/:table', () => {
 });
 
 describe('Tables and indexes', () => {
-  let app: NestExpressApplication;
-  let http: ReturnType<NestExpressApplication['getHttpServer']>;
+  let app: INestApplication;
+  let http: ReturnType<INestApplication['getHttpServer']>;
 
   beforeAll(async () => {
     app = await createTestApp();
@@ -388,8 +388,8 @@ describe('Tables and indexes', () => {
 });
 
 describe('Bulk writes: POST an array', () => {
-  let app: NestExpressApplication;
-  let http: ReturnType<NestExpressApplication['getHttpServer']>;
+  let app: INestApplication;
+  let http: ReturnType<INestApplication['getHttpServer']>;
 
   beforeAll(async () => {
     app = await createTestApp({ env: { BULK_MAX: '5' } });
@@ -463,8 +463,8 @@ describe('Bulk writes: POST an array', () => {
 });
 
 describe('Conditional requests', () => {
-  let app: NestExpressApplication;
-  let http: ReturnType<NestExpressApplication['getHttpServer']>;
+  let app: INestApplication;
+  let http: ReturnType<INestApplication['getHttpServer']>;
   const url = '/api/v1/data/docs/d1';
 
   beforeAll(async () => {

@@ -1,4 +1,4 @@
-import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { INestApplication } from '@nestjs/common';
 import request from 'supertest';
 import { createTestApp, PROBLEM_JSON } from './helpers/test-app';
 
@@ -14,8 +14,8 @@ const order = {
 };
 
 describe('Records API', () => {
-  let app: NestExpressApplication;
-  let http: ReturnType<NestExpressApplication['getHttpServer']>;
+  let app: INestApplication;
+  let http: ReturnType<INestApplication['getHttpServer']>;
 
   beforeAll(async () => {
     app = await createTestApp();

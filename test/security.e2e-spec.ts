@@ -1,4 +1,4 @@
-import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { INestApplication } from '@nestjs/common';
 import request from 'supertest';
 import { createTestApp, PROBLEM_JSON } from './helpers/test-app';
 
@@ -7,8 +7,8 @@ const WRITE = 'writer-key-0123456789abcdef';
 const ADMIN = 'admin-key-0123456789abcdef';
 
 describe('Authentication and roles (API_KEYS)', () => {
-  let app: NestExpressApplication;
-  let http: ReturnType<NestExpressApplication['getHttpServer']>;
+  let app: INestApplication;
+  let http: ReturnType<INestApplication['getHttpServer']>;
   const bearer = (key: string) => ({ Authorization: `Bearer ${key}` });
 
   beforeAll(async () => {
@@ -134,8 +134,8 @@ describe('Docs can be turned off (DOCS_ENABLED=false)', () => {
 });
 
 describe('HTTP hardening', () => {
-  let app: NestExpressApplication;
-  let http: ReturnType<NestExpressApplication['getHttpServer']>;
+  let app: INestApplication;
+  let http: ReturnType<INestApplication['getHttpServer']>;
 
   beforeAll(async () => {
     app = await createTestApp({ env: { CORS_ORIGINS: 'https://app.example.com' } });

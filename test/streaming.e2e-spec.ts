@@ -1,4 +1,4 @@
-import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { INestApplication } from '@nestjs/common';
 import { request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import request from 'supertest';
@@ -32,8 +32,8 @@ function ndjson(test: request.Test): request.Test {
 }
 
 describe('Streamed results: NDJSON and limit=all', () => {
-  let app: NestExpressApplication;
-  let http: ReturnType<NestExpressApplication['getHttpServer']>;
+  let app: INestApplication;
+  let http: ReturnType<INestApplication['getHttpServer']>;
   const ITEMS = 2500;
 
   beforeAll(async () => {

@@ -1,10 +1,10 @@
-import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { INestApplication } from '@nestjs/common';
 import request from 'supertest';
 import { createTestApp, PROBLEM_JSON } from './helpers/test-app';
 
 describe('Throttling', () => {
-  let app: NestExpressApplication;
-  let http: ReturnType<NestExpressApplication['getHttpServer']>;
+  let app: INestApplication;
+  let http: ReturnType<INestApplication['getHttpServer']>;
 
   beforeAll(async () => {
     app = await createTestApp({ env: { THROTTLE_LIMIT: '3', THROTTLE_TTL_MS: '60000' } });

@@ -15,6 +15,7 @@ describe('validateEnv', () => {
       MAX_RESULT_ROWS: 100_000,
       DOCS_ENABLED: true,
       THROTTLE_MAX_CLIENTS: 100_000,
+      HTTP_ADAPTER: 'express',
     });
   });
 
@@ -53,9 +54,18 @@ describe('validateEnv', () => {
     ['CORS_ORIGINS', 'example.com'],
     ['TRUST_PROXY', '10.0.0.0/99'],
     ['TRUST_PROXY', 'proxy.local'],
+    ['HTTP_ADAPTER', 'koa'],
   ])('stops on %s=%s with a message naming the variable', (key, value) => {
     expect(() => validateEnv({ [key]: value })).toThrow(
       new RegExp(`Invalid configuration:[\\s\\S]*${key}=`),
+    );
+  });
+
+  it('reads HTTP_ADAPTER in any case and names both choices when it is wrong', () => {
+    expect(validateEnv({ HTTP_ADAPTER: 'fastify' }).HTTP_ADAPTER).toBe('fastify');
+    expect(validateEnv({ HTTP_ADAPTER: ' Fastify ' }).HTTP_ADAPTER).toBe('fastify');
+    expect(() => validateEnv({ HTTP_ADAPTER: 'koa' })).toThrow(
+      'HTTP_ADAPTER="koa": HTTP_ADAPTER must be express or fastify',
     );
   });
 

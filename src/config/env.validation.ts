@@ -29,6 +29,8 @@ const LOG_LEVEL_ALIASES: Readonly<Record<string, LogLevelName>> = {
 };
 export const LOG_FORMATS = ['json', 'text'] as const;
 export type LogFormat = (typeof LOG_FORMATS)[number];
+export const HTTP_ADAPTERS = ['express', 'fastify'] as const;
+export type HttpAdapterName = (typeof HTTP_ADAPTERS)[number];
 
 /**
  * Every setting memdb reads from the environment, with its default.
@@ -159,6 +161,11 @@ export class Env {
   @IsInt()
   @Min(100)
   THROTTLE_MAX_CLIENTS = 100_000;
+
+  /** The HTTP server under Nest: `express` or `fastify`; both serve the same API. @default express */
+  @Transform(({ value }) => (typeof value === 'string' ? value.trim().toLowerCase() : value))
+  @IsIn(HTTP_ADAPTERS, { message: 'HTTP_ADAPTER must be express or fastify' })
+  HTTP_ADAPTER: HttpAdapterName = 'express';
 }
 
 const NUMERIC_KEYS = new Set<string>([

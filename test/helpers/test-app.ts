@@ -1,10 +1,16 @@
-import type { LoggerService } from '@nestjs/common';
+import type { INestApplication, LoggerService } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
-import type { NestExpressApplication } from '@nestjs/platform-express';
 import { Test } from '@nestjs/testing';
 import { AppModule } from '../../src/app.module';
 import { APP_OPTIONS, configureApp } from '../../src/app.setup';
 import { validateEnv } from '../../src/config/env.validation';
+import { createHttpAdapter, initApp } from '../../src/http-adapter';
+
+/**
+ * The adapter every app of this run is served on: jest.config.js runs the e2e suite once per
+ * adapter (projects e2e and e2e-fastify), setting TEST_HTTP_ADAPTER. A test's own env wins.
+ */
+export const TEST_HTTP_ADAPTER = process.env.TEST_HTTP_ADAPTER ?? 'express';
 
 export interface TestAppOptions {
   /** Environment for this app, validated as at start. Throttling is off unless set here. */
@@ -17,19 +23,19 @@ export interface TestAppOptions {
 export async function createTestApp({
   env = {},
   logger,
-}: TestAppOptions = {}): Promise<NestExpressApplication> {
-  const config = new ConfigService(validateEnv({ THROTTLE_LIMIT: '0', ...env }));
+}: TestAppOptions = {}): Promise<INestApplication> {
+  const validated = validateEnv({ THROTTLE_LIMIT: '0', HTTP_ADAPTER: TEST_HTTP_ADAPTER, ...env });
+  const config = new ConfigService(validated);
   const moduleRef = await Test.createTestingModule({ imports: [AppModule] })
     .overrideProvider(ConfigService)
     .useValue(config)
     .compile();
-  const app = moduleRef.createNestApplication<NestExpressApplication>({
+  const app = moduleRef.createNestApplication(createHttpAdapter(validated), {
     ...APP_OPTIONS,
     logger: logger ?? false,
   });
   configureApp(app);
-  await app.init();
-  return app;
+  return initApp(app);
 }
 
 /** Collects log lines written through Nest's Logger. */

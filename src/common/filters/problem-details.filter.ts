@@ -1,5 +1,6 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter, Logger } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
+import type { ServerResponse } from 'node:http';
 import { ApiProblemException } from '../problems/api-problem.exception';
 import { INTERNAL_ERROR, PROBLEM_CONTENT_TYPE, toProblem } from '../problems/problem-details';
 
@@ -24,21 +25,71 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     } else if (problem.status >= 500) {
       this.logger.warn(`${problem.code}: ${problem.detail}`);
     }
+    const url = String(httpAdapter.getRequestUrl(request) ?? '');
+    const query = url.indexOf('?');
+    problem.instance = query === -1 ? url : url.slice(0, query);
+    const body = JSON.stringify(problem);
+    const headers = {
+      ...(exception instanceof ApiProblemException ? exception.headers : undefined),
+      'Content-Type': PROBLEM_CONTENT_TYPE,
+      // Set here, not by Node, so that a HEAD request is told the length on both adapters.
+      'Content-Length': String(Buffer.byteLength(body)),
+    };
+    if (isFastifyReply(response)) {
+      // Through the reply, which holds the headers set so far (rate limits…); as bytes, since
+      // Fastify appends a charset parameter to a JSON media type sent as a string.
+      if (response.raw.headersSent) response.raw.end();
+      else response.code(problem.status).headers(headers).send(Buffer.from(body));
+      return;
+    }
+    if (isNodeResponse(response)) {
+      // Node's own response, which Fastify hands to middleware.
+      if (!response.headersSent) writeRaw(response, problem.status, headers, body);
+      else response.end();
+      return;
+    }
     if (httpAdapter.isHeadersSent(response)) {
       httpAdapter.end(response);
       return;
     }
-    const url = String(httpAdapter.getRequestUrl(request) ?? '');
-    const query = url.indexOf('?');
-    problem.instance = query === -1 ? url : url.slice(0, query);
     // Written raw: adapters' reply() would reset the media type of error objects to
     // application/json, and Express's send() would append a charset parameter.
     httpAdapter.status(response, problem.status);
-    if (exception instanceof ApiProblemException && exception.headers) {
-      for (const [name, value] of Object.entries(exception.headers))
-        httpAdapter.setHeader(response, name, value);
-    }
-    httpAdapter.setHeader(response, 'Content-Type', PROBLEM_CONTENT_TYPE);
-    httpAdapter.end(response, JSON.stringify(problem));
+    for (const [name, value] of Object.entries(headers))
+      httpAdapter.setHeader(response, name, value);
+    httpAdapter.end(response, body);
   }
+}
+
+/** The subset of Fastify's reply the filter uses; Express's response has no `raw`. */
+interface FastifyReplyLike {
+  readonly raw: ServerResponse;
+  code(status: number): this;
+  headers(values: Record<string, string>): this;
+  send(payload: Buffer): this;
+}
+
+function isFastifyReply(response: unknown): response is FastifyReplyLike {
+  return typeof response === 'object' && response !== null && 'raw' in response;
+}
+
+/** Node's response has no `status()`, which Express's and Fastify's add. */
+function isNodeResponse(response: unknown): response is ServerResponse {
+  return (
+    typeof response === 'object' &&
+    response !== null &&
+    typeof (response as Partial<ServerResponse>).setHeader === 'function' &&
+    !('status' in response)
+  );
+}
+
+function writeRaw(
+  res: ServerResponse,
+  status: number,
+  headers: Record<string, string>,
+  body: string,
+): void {
+  res.statusCode = status;
+  for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
+  res.end(body);
 }

@@ -23,6 +23,8 @@ function hasBody(req: IncomingMessage): boolean {
 }
 
 type Parser = (req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) => void;
+/** Express's `req`/`res` (Node's own) or Fastify's request/reply (Node's as `raw`). */
+type AdapterMessage<T> = { raw?: T & { body?: unknown }; body?: unknown };
 
 /** body-parser failure types, as clear problems. Others keep their own status. */
 const PARSER_PROBLEMS: Readonly<Record<string, [HttpStatus, string, string]>> = {
@@ -81,8 +83,12 @@ export class JsonBodyInterceptor implements NestInterceptor {
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
     const http = context.switchToHttp();
-    const req = http.getRequest<IncomingMessage & { body?: unknown }>();
-    if (req.body !== undefined || !hasBody(req)) return next.handle();
+    // Express's request is the Node request; Fastify's wraps it as `raw` (as its reply does the
+    // response). The body is read from the Node stream and handed to the adapter's request,
+    // where @Body() looks for it.
+    const request = http.getRequest<AdapterMessage<IncomingMessage>>();
+    const req = request.raw ?? (request as IncomingMessage & { body?: unknown });
+    if (request.body !== undefined || !hasBody(req)) return next.handle();
     if (!JSON_TYPE.test(req.headers['content-type'] ?? '')) {
       throw new ApiProblemException(
         HttpStatus.UNSUPPORTED_MEDIA_TYPE,
@@ -90,20 +96,22 @@ export class JsonBodyInterceptor implements NestInterceptor {
         'Send the body as JSON: Content-Type: application/json (application/merge-patch+json for PATCH)',
       );
     }
-    return from(this.parseBody(req, http.getResponse<ServerResponse>())).pipe(
-      switchMap(() => next.handle()),
+    const response = http.getResponse<AdapterMessage<ServerResponse>>();
+    const res = response.raw ?? (response as ServerResponse);
+    return from(this.parseBody(req, res)).pipe(
+      switchMap(() => {
+        request.body = req.body;
+        return next.handle();
+      }),
     );
   }
 
-  private parseBody(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  private parseBody(req: IncomingMessage & { body?: unknown }, res: ServerResponse): Promise<void> {
     return new Promise((resolve, reject) => {
       this.parse(req, res, (error?: unknown) => {
         if (error === undefined || error === null) {
           try {
-            assertJsonWithinLimits(
-              (req as IncomingMessage & { body?: unknown }).body,
-              this.maxDepth,
-            );
+            assertJsonWithinLimits(req.body, this.maxDepth);
             return resolve();
           } catch (problem) {
             return reject(problem);
