@@ -173,16 +173,17 @@ async function main(): Promise<void> {
       await seed(base);
       const server = `memdb (${label})`;
       record(server, 'GET by id', { url: `${base}/api/v1/data/users/u500` });
-      record(server, 'POST users', {
-        url: `${base}/api/v1/data/users`,
-        method: 'POST',
-        body: USER,
-      });
+      // Reads before writes: every POST adds a user, which the list and the join would scan.
       record(server, 'filtered list page', {
         url: `${base}/api/v1/data/users?age=gte.50&limit=20`,
       });
       record(server, 'join page', {
         url: `${base}/api/v1/join/users/orders/user_id?leftKey=id&limit=20`,
+      });
+      record(server, 'POST users', {
+        url: `${base}/api/v1/data/users`,
+        method: 'POST',
+        body: USER,
       });
     } finally {
       child.kill();
@@ -241,13 +242,13 @@ async function main(): Promise<void> {
   );
   try {
     record('json-server 0.17.4', 'GET by id', { url: `${base}/users/u500` });
+    record('json-server 0.17.4', 'filtered list page', {
+      url: `${base}/users?age_gte=50&_limit=20`,
+    });
     record('json-server 0.17.4', 'POST users', {
       url: `${base}/users`,
       method: 'POST',
       body: USER,
-    });
-    record('json-server 0.17.4', 'filtered list page', {
-      url: `${base}/users?age_gte=50&_limit=20`,
     });
   } finally {
     child.kill();

@@ -6,7 +6,7 @@ import { ProblemDetailsFilter } from './common/filters/problem-details.filter';
 import { ApiKeyGuard } from './common/guards/api-key.guard';
 import { BoundedThrottlerStorage } from './common/throttling/bounded-throttler.storage';
 import { RateLimitModule } from './common/throttling/rate-limit.module';
-import { JsonBodyInterceptor } from './common/interceptors/json-body.interceptor';
+import { JsonBodyGuard } from './common/guards/json-body.guard';
 import { LoggingInterceptor } from './common/interceptors/logging.interceptor';
 import { createValidationPipe } from './common/validation/validation.pipe';
 import { validateEnv, type Env } from './config/env.validation';
@@ -62,9 +62,10 @@ import { TablesModule } from './tables/tables.module';
     // Throttling first: it also limits how fast one client can guess keys.
     { provide: APP_GUARD, useClass: ThrottlerGuard },
     { provide: APP_GUARD, useClass: ApiKeyGuard },
+    // Last: bodies are read only for requests the guards above admit.
+    { provide: APP_GUARD, useClass: JsonBodyGuard },
     { provide: APP_FILTER, useClass: ProblemDetailsFilter },
     { provide: APP_INTERCEPTOR, useClass: LoggingInterceptor },
-    { provide: APP_INTERCEPTOR, useClass: JsonBodyInterceptor },
   ],
 })
 export class AppModule {}

@@ -1,8 +1,10 @@
 import type { INestApplication, NestApplicationOptions } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import cors from 'cors';
-import helmet from 'helmet';
+import type { FastifyInstance } from 'fastify';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { answerClientErrors } from './common/http/client-error';
+import { securityHeaders, setHeaders } from './common/http/security-headers';
 import { requestContextMiddleware } from './common/middleware/request-context.middleware';
 import { RequestLogger } from './common/logging/request-logger';
 import type { Env } from './config/env.validation';
@@ -38,19 +40,38 @@ const EXPOSED_HEADERS = [
   'Retry-After',
 ];
 
-/** Nest's own body parsers are off: memdb parses JSON only, after routing and guards (JsonBodyInterceptor). */
+/** Nest's own body parsers are off: memdb parses JSON only, after routing and the other guards (JsonBodyGuard). */
 export const APP_OPTIONS: NestApplicationOptions = { bodyParser: false, abortOnError: false };
 
 /**
  * What the HTTP server needs beyond AppModule's providers, shared by main.ts and the e2e
  * tests so both serve the same app: request ids and logging first, then the OpenAPI routes.
- * The same on both adapters (plain Node middleware, which Fastify runs through middie); what
- * differs is set where each adapter is created (src/http-adapter.ts).
+ * The same on both adapters (plain Node handlers); what differs is set where each adapter is
+ * created (src/http-adapter.ts).
  */
 export function configureApp<T extends INestApplication>(app: T): T {
   const config = app.get<ConfigService<Env, true>>(ConfigService);
-  app.use(requestContextMiddleware(new RequestLogger(config.get('LOG_FORMAT', { infer: true }))));
-  app.use(helmet({ contentSecurityPolicy: { directives: CONTENT_SECURITY_POLICY } }));
+  const headers = securityHeaders({
+    contentSecurityPolicy: { directives: CONTENT_SECURITY_POLICY },
+  });
+  const context = requestContextMiddleware(
+    new RequestLogger(config.get('LOG_FORMAT', { infer: true })),
+  );
+  // First for every request: security headers (helmet's, worked out once), then its id and log
+  // line. On Fastify as an onRequest hook on the raw request: middleware would go through
+  // @fastify/middie, which copies ip, hostname, query and more onto every request first.
+  const first = (req: IncomingMessage, res: ServerResponse, next: () => void): void => {
+    setHeaders(res, headers);
+    context(req, res, next);
+  };
+  const adapter = app.getHttpAdapter();
+  if (adapter.getType() === 'fastify') {
+    (adapter.getInstance() as FastifyInstance).addHook('onRequest', (request, reply, done) =>
+      first(request.raw, reply.raw, done),
+    );
+  } else {
+    app.use(first);
+  }
   const origins = config.get('CORS_ORIGINS', { infer: true });
   if (origins !== undefined) {
     // The `cors` middleware that Express's enableCors() adds, on both adapters: Fastify's
@@ -64,7 +85,7 @@ export function configureApp<T extends INestApplication>(app: T): T {
     );
   }
   // Fastify takes this handler as an option when it is created (src/http-adapter.ts).
-  if (app.getHttpAdapter().getType() === 'express') answerClientErrors(app.getHttpServer());
+  if (adapter.getType() === 'express') answerClientErrors(app.getHttpServer());
   if (config.get('DOCS_ENABLED', { infer: true })) setupOpenApi(app);
   return app;
 }

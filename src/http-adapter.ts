@@ -12,7 +12,7 @@ import { SWAGGER_UI_PATH } from './docs/openapi';
 /** Node's own server timeouts, which Express keeps and Fastify would replace with its own. */
 const NODE_KEEP_ALIVE_TIMEOUT_MS = 5_000;
 const NODE_REQUEST_TIMEOUT_MS = 300_000;
-/** Methods whose bodies Fastify would parse itself; memdb reads them (JsonBodyInterceptor). */
+/** Methods whose bodies Fastify would parse itself; memdb reads them (JsonBodyGuard). */
 const BODY_METHODS = ['POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
 
 /**
@@ -115,7 +115,7 @@ class MemdbFastifyAdapter extends FastifyAdapter {
     const fastify = this.getInstance<FastifyInstance>();
     // Fastify would parse bodies before Nest's guards run and answer an unknown or malformed
     // Content-Type with its own 415. Declared bodyless, these methods reach the handler with the
-    // body unread, as on Express with Nest's body parser off: JsonBodyInterceptor reads `raw`
+    // body unread, as on Express with Nest's body parser off: JsonBodyGuard reads `raw`
     // after the guards, with the same limits and problems on both adapters.
     for (const method of BODY_METHODS) {
       fastify.addHttpMethod(method, { hasBody: false, overrideExisting: true });

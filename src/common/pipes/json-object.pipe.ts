@@ -73,7 +73,7 @@ function checkValue(value: unknown, depth: number, maxDepth: number, path: strin
 
 /**
  * Walks any parsed JSON body against the limits above and MAX_DEPTH. Run once per request by
- * JsonBodyInterceptor, before any pipe or validator recurses into the body.
+ * JsonBodyGuard, before any pipe or validator recurses into the body.
  */
 export function assertJsonWithinLimits(value: unknown, maxDepth: number): void {
   checkValue(value, 1, maxDepth, '');

@@ -1,14 +1,7 @@
-import {
-  type CallHandler,
-  type ExecutionContext,
-  HttpStatus,
-  Injectable,
-  type NestInterceptor,
-} from '@nestjs/common';
+import { type CanActivate, type ExecutionContext, HttpStatus, Injectable } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { json } from 'express';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { from, switchMap, type Observable } from 'rxjs';
 import type { Env } from '../../config/env.validation';
 import { assertJsonWithinLimits } from '../pipes/json-object.pipe';
 import { ApiProblemException } from '../problems/api-problem.exception';
@@ -57,12 +50,16 @@ const PARSER_PROBLEMS: Readonly<Record<string, [HttpStatus, string, string]>> = 
 
 /**
  * Parses JSON bodies (`application/json`, `application/*+json`; at most BODY_LIMIT) once a
- * route has been found and the guards have passed: a throttled or unauthorised request is
- * refused before its body is read. Any JSON value is parsed; the route's pipe decides what
+ * route has been found and the other guards have passed: a throttled or unauthorised request
+ * is refused before its body is read. Any JSON value is parsed; the route's pipe decides what
  * it accepts.
+ *
+ * The last global guard rather than an interceptor: it needs the same place in the request
+ * (after routing and guards, before pipes), and each global interceptor costs every request an
+ * rxjs pipeline and an AsyncResource.bind in Nest's interceptor chain, bodies or not.
  */
 @Injectable()
-export class JsonBodyInterceptor implements NestInterceptor {
+export class JsonBodyGuard implements CanActivate {
   private readonly parse: Parser;
   private readonly limitBytes: number;
   private readonly maxDepth: number;
@@ -81,14 +78,15 @@ export class JsonBodyInterceptor implements NestInterceptor {
     }) as unknown as Parser;
   }
 
-  intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
+  /** Always admits: a body it cannot accept is a problem (400, 413, 415), thrown. */
+  canActivate(context: ExecutionContext): boolean | Promise<boolean> {
     const http = context.switchToHttp();
     // Express's request is the Node request; Fastify's wraps it as `raw` (as its reply does the
     // response). The body is read from the Node stream and handed to the adapter's request,
     // where @Body() looks for it.
     const request = http.getRequest<AdapterMessage<IncomingMessage>>();
     const req = request.raw ?? (request as IncomingMessage & { body?: unknown });
-    if (request.body !== undefined || !hasBody(req)) return next.handle();
+    if (request.body !== undefined || !hasBody(req)) return true;
     if (!JSON_TYPE.test(req.headers['content-type'] ?? '')) {
       throw new ApiProblemException(
         HttpStatus.UNSUPPORTED_MEDIA_TYPE,
@@ -98,12 +96,10 @@ export class JsonBodyInterceptor implements NestInterceptor {
     }
     const response = http.getResponse<AdapterMessage<ServerResponse>>();
     const res = response.raw ?? (response as ServerResponse);
-    return from(this.parseBody(req, res)).pipe(
-      switchMap(() => {
-        request.body = req.body;
-        return next.handle();
-      }),
-    );
+    return this.parseBody(req, res).then(() => {
+      request.body = req.body;
+      return true;
+    });
   }
 
   private parseBody(req: IncomingMessage & { body?: unknown }, res: ServerResponse): Promise<void> {
