@@ -188,6 +188,32 @@ async function main(): Promise<void> {
     } finally {
       child.kill();
     }
+
+    // The same with the request log on (LOG_LEVEL=log, one text line per request to stdout,
+    // which goes to /dev/null here): what logging costs.
+    const logPort = await freePort();
+    const logBase = `http://127.0.0.1:${logPort}`;
+    const logged = await start(
+      process.execPath,
+      ['dist/main.js'],
+      {
+        PORT: String(logPort),
+        HOST: '127.0.0.1',
+        THROTTLE_LIMIT: '0',
+        LOG_LEVEL: 'log',
+        BULK_MAX: '10000',
+        HTTP_ADAPTER: adapter,
+      },
+      `${logBase}/health`,
+    );
+    try {
+      await seed(logBase);
+      record(`memdb (${label}), request log on`, 'GET by id', {
+        url: `${logBase}/api/v1/data/users/u500`,
+      });
+    } finally {
+      logged.kill();
+    }
   }
 
   for (const [adapter, label] of ADAPTERS) {
@@ -258,6 +284,10 @@ async function main(): Promise<void> {
     ((results.get(a) ?? 0) / (results.get(b) ?? 1)).toFixed(2);
   const ratios = [
     ...ADAPTERS.flatMap(([, label]) => [
+      {
+        ratio: `${label}: GET by id with the request log on / off (target >= 0.9)`,
+        value: ratio(`memdb (${label}), request log on/GET by id`, `memdb (${label})/GET by id`),
+      },
       {
         ratio: `${label}: memdb GET / bare Nest GET (target >= ${GET_TARGET[label]})`,
         value: ratio(`memdb (${label})/GET by id`, `bare NestJS (${label})/GET by id`),

@@ -1,10 +1,9 @@
-import type { CallHandler, ExecutionContext } from '@nestjs/common';
+import type { ExecutionContext } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import { of } from 'rxjs';
 import type { IncomingMessage } from 'node:http';
 import { SkipRequestLog } from '../decorators/skip-request-log.decorator';
 import { requestContextOf, startRequestContext } from '../http/request-context';
-import { LoggingInterceptor } from './logging.interceptor';
+import { RequestLogGuard } from './request-log.guard';
 
 class RecordsController {
   create(): void {}
@@ -26,33 +25,27 @@ function contextFor(
   } as unknown as ExecutionContext;
 }
 
-const next: CallHandler = { handle: () => of('result') };
 const newRequest = () => ({ headers: {} }) as IncomingMessage;
 
-describe('LoggingInterceptor', () => {
-  const interceptor = new LoggingInterceptor(new Reflector());
+describe('RequestLogGuard', () => {
+  const guard = new RequestLogGuard(new Reflector());
 
-  it('names the handler in the request context and passes the result through', (done) => {
+  it('names the handler in the request context and admits the request', () => {
     const request = newRequest();
     startRequestContext(request);
 
-    interceptor
-      .intercept(contextFor(RecordsController, 'create', request), next)
-      .subscribe((value) => {
-        expect(value).toBe('result');
-        expect(requestContextOf(request)).toMatchObject({
-          handler: 'RecordsController#create',
-          quiet: undefined,
-        });
-        done();
-      });
+    expect(guard.canActivate(contextFor(RecordsController, 'create', request))).toBe(true);
+    expect(requestContextOf(request)).toMatchObject({
+      handler: 'RecordsController#create',
+      quiet: false,
+    });
   });
 
   it('marks routes decorated with @SkipRequestLog as quiet', () => {
     const request = newRequest();
     startRequestContext(request);
 
-    interceptor.intercept(contextFor(HealthController, 'live', request), next);
+    guard.canActivate(contextFor(HealthController, 'live', request));
 
     expect(requestContextOf(request)).toMatchObject({
       handler: 'HealthController#live',
@@ -64,9 +57,8 @@ describe('LoggingInterceptor', () => {
     const raw = newRequest();
     startRequestContext(raw);
 
-    interceptor.intercept(
+    guard.canActivate(
       contextFor(RecordsController, 'create', { raw } as unknown as IncomingMessage),
-      next,
     );
 
     expect(requestContextOf(raw)?.handler).toBe('RecordsController#create');
@@ -75,9 +67,7 @@ describe('LoggingInterceptor', () => {
   it('does nothing without a request context', () => {
     const request = newRequest();
 
-    expect(() =>
-      interceptor.intercept(contextFor(RecordsController, 'create', request), next),
-    ).not.toThrow();
+    expect(guard.canActivate(contextFor(RecordsController, 'create', request))).toBe(true);
     expect(requestContextOf(request)).toBeUndefined();
   });
 });
