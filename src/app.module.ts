@@ -4,6 +4,7 @@ import { APP_FILTER, APP_GUARD, APP_PIPE } from '@nestjs/core';
 import { ThrottlerGuard, ThrottlerModule } from '@nestjs/throttler';
 import { ProblemDetailsFilter } from './common/filters/problem-details.filter';
 import { ApiKeyGuard } from './common/guards/api-key.guard';
+import type { PersistenceOptions } from './database/persistence/persistence.service';
 import { BoundedThrottlerStorage } from './common/throttling/bounded-throttler.storage';
 import { RateLimitModule } from './common/throttling/rate-limit.module';
 import { JsonBodyGuard } from './common/guards/json-body.guard';
@@ -18,6 +19,19 @@ import { JoinModule } from './join/join.module';
 import { RecordsModule } from './records/records.module';
 import { TYPED_TABLE_SCHEMAS } from './records/typed-tables';
 import { TablesModule } from './tables/tables.module';
+
+/** DATA_DIR and its companions, or nothing: memory only. */
+function persistenceOptions(config: ConfigService<Env, true>): PersistenceOptions | undefined {
+  const dataDir = config.get('DATA_DIR', { infer: true });
+  if (dataDir === undefined) return undefined;
+  return {
+    dataDir,
+    fsync: config.get('FSYNC', { infer: true }),
+    repair: config.get('DATA_REPAIR', { infer: true }),
+    compactRatio: config.get('COMPACT_RATIO', { infer: true }),
+    compactMinBytes: config.get('COMPACT_MIN_BYTES', { infer: true }),
+  };
+}
 
 @Module({
   imports: [
@@ -49,6 +63,7 @@ import { TablesModule } from './tables/tables.module';
         schemas: TYPED_TABLE_SCHEMAS,
         maxHeapBytes: heapBudgetBytes(config.get('MAX_MEMORY_MB', { infer: true })),
         maxResultRows: config.get('MAX_RESULT_ROWS', { infer: true }),
+        persistence: persistenceOptions(config),
       }),
     }),
     RecordsModule,

@@ -3,6 +3,7 @@ import { Logger } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { NestFactory } from '@nestjs/core';
 import { AppModule } from './app.module';
+import { PersistenceService } from './database/persistence/persistence.service';
 import { APP_OPTIONS, configureApp } from './app.setup';
 import { createAppLogger } from './common/logging/app-logger';
 import { API_KEY_RECOMMENDED_LENGTH } from './config/api-keys';
@@ -44,6 +45,9 @@ async function bootstrap(): Promise<void> {
       'API_KEYS is not set: anyone who can reach this port can read and write all data (see SECURITY.md)',
     );
   }
+  // With DATA_DIR: load the snapshot and replay the journal while liveness already answers and
+  // readiness says 503; a damaged file stops the process (exit 1) with its name and offset.
+  await app.get(PersistenceService).start();
 }
 
 bootstrap().catch((error: unknown) => {

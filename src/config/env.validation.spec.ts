@@ -16,7 +16,32 @@ describe('validateEnv', () => {
       DOCS_ENABLED: true,
       THROTTLE_MAX_CLIENTS: 100_000,
       HTTP_ADAPTER: 'express',
+      FSYNC: 'everysec',
+      DATA_REPAIR: false,
+      COMPACT_RATIO: 2,
+      COMPACT_MIN_BYTES: 64 * 1024 * 1024,
+      SHUTDOWN_TIMEOUT_MS: 10_000,
     });
+  });
+
+  it('reads the persistence settings', () => {
+    expect(
+      validateEnv({
+        DATA_DIR: '/var/lib/memdb',
+        FSYNC: 'Always',
+        DATA_REPAIR: 'true',
+        COMPACT_MIN_BYTES: '1mb',
+      }),
+    ).toMatchObject({
+      DATA_DIR: '/var/lib/memdb',
+      FSYNC: 'always',
+      DATA_REPAIR: true,
+      COMPACT_MIN_BYTES: 1024 * 1024,
+    });
+    expect(() => validateEnv({ FSYNC: 'sometimes' })).toThrow(
+      /FSYNC must be always, everysec or no/,
+    );
+    expect(() => validateEnv({ DATA_REPAIR: 'yes' })).toThrow(/DATA_REPAIR must be true or false/);
   });
 
   it('parses numbers and sizes, and treats empty values as unset', () => {

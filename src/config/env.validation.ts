@@ -18,6 +18,7 @@ import { API_KEYS_RULE, parseApiKeys, type ApiKey } from './api-keys';
 import { TrustProxyRule } from './trust-proxy.rule';
 import { Transform } from 'class-transformer';
 import { parseByteSize } from './byte-size';
+import { FSYNC_MODES, type FsyncMode } from '../database/persistence/file-journal';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'] as const;
 export type LogLevelName = (typeof LOG_LEVELS)[number];
@@ -166,6 +167,38 @@ export class Env {
   @Transform(({ value }) => (typeof value === 'string' ? value.trim().toLowerCase() : value))
   @IsIn(HTTP_ADAPTERS, { message: 'HTTP_ADAPTER must be express or fastify' })
   HTTP_ADAPTER: HttpAdapterName = 'express';
+
+  /** Directory for the journal and snapshots; unset: memory only, nothing survives a restart. */
+  @IsOptional()
+  @IsString()
+  @MinLength(1)
+  DATA_DIR?: string;
+
+  /** When the journal reaches the disk: `always` (before each answer), `everysec`, `no`. @default everysec */
+  @Transform(({ value }) => (typeof value === 'string' ? value.trim().toLowerCase() : value))
+  @IsIn(FSYNC_MODES, { message: 'FSYNC must be always, everysec or no' })
+  FSYNC: FsyncMode = 'everysec';
+
+  /** Start despite a damaged journal, cutting it at the damage (says how much it dropped). @default false */
+  @Transform(({ value }) => (value === 'true' ? true : value === 'false' ? false : value))
+  @IsBoolean({ message: 'DATA_REPAIR must be true or false' })
+  DATA_REPAIR = false;
+
+  /** Compact when the journal is this many times the snapshot (and over COMPACT_MIN_BYTES). @default 2 */
+  @IsInt()
+  @Min(1)
+  COMPACT_RATIO = 2;
+
+  /** Smallest journal worth compacting. @default 64mb */
+  @Transform(({ value }) => (typeof value === 'string' ? parseByteSize(value) : value))
+  @IsInt({ message: 'COMPACT_MIN_BYTES must be a size such as 64mb or 1048576' })
+  @Min(1)
+  COMPACT_MIN_BYTES = 64 * 1024 * 1024;
+
+  /** How long a graceful shutdown may take before the process exits anyway. @default 10000 */
+  @IsInt()
+  @Min(100)
+  SHUTDOWN_TIMEOUT_MS = 10_000;
 }
 
 const NUMERIC_KEYS = new Set<string>([
@@ -178,10 +211,19 @@ const NUMERIC_KEYS = new Set<string>([
   'LOCK_TIMEOUT_MS',
   'BULK_MAX',
   'MAX_MEMORY_MB',
+  'COMPACT_RATIO',
+  'SHUTDOWN_TIMEOUT_MS',
 ]);
 const INTEGER = /^-?\d+$/;
 /** Settings without a default (absent from `new Env()`). */
-const OPTIONAL_KEYS = ['HOST', 'MAX_MEMORY_MB', 'API_KEYS', 'CORS_ORIGINS', 'TRUST_PROXY'];
+const OPTIONAL_KEYS = [
+  'HOST',
+  'MAX_MEMORY_MB',
+  'API_KEYS',
+  'CORS_ORIGINS',
+  'TRUST_PROXY',
+  'DATA_DIR',
+];
 /** Never echoed in error messages. */
 const SECRET_KEYS = new Set(['API_KEYS']);
 

@@ -22,6 +22,8 @@ export type DatabaseErrorCode =
   | 'UNIQUE_VIOLATION'
   | 'PRECONDITION_FAILED'
   | 'STORAGE_FULL'
+  | 'DISK_FULL'
+  | 'STORAGE_UNAVAILABLE'
   | 'RESULT_TOO_LARGE'
   | 'LOCK_TIMEOUT';
 
@@ -188,5 +190,25 @@ export class ResultTooLargeError extends DatabaseError {
     super(
       `This query would ${what} ${rows} rows; the cap is ${maxRows} (MAX_RESULT_ROWS). ${advice}`,
     );
+  }
+}
+
+/** The disk is full: the write was not logged, so it was not applied. Reads keep working. */
+export class DiskFullError extends DatabaseError {
+  readonly code = 'DISK_FULL';
+
+  constructor(file: string) {
+    super(
+      `The disk holding ${file} is full: this write was not saved and not applied; reads still work, and writes resume once there is space`,
+    );
+  }
+}
+
+/** The journal cannot be written or synced (EIO, a closed journal during shutdown…). */
+export class StorageUnavailableError extends DatabaseError {
+  readonly code = 'STORAGE_UNAVAILABLE';
+
+  constructor(reason: string) {
+    super(`Writes are unavailable: ${reason}. Reads still work`);
   }
 }

@@ -1,4 +1,5 @@
 import { ConfigurableModuleBuilder } from '@nestjs/common';
+import type { PersistenceOptions } from './persistence/persistence.service';
 import type { RecordValidator } from './record.types';
 
 /** Options of `DatabaseModule.forRoot` / `forRootAsync`. */
@@ -11,6 +12,8 @@ export interface DatabaseModuleOptions {
   readonly maxHeapBytes?: number;
   /** Most rows a query may hold at once (sorted pages, join pages). @default 100000 */
   readonly maxResultRows?: number;
+  /** Keep the data on disk (DATA_DIR); unset: memory only. */
+  readonly persistence?: PersistenceOptions;
 }
 
 export const {

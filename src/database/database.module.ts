@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
 import { ConfigurableModuleClass } from './database.module-definition';
+import { PersistenceService } from './persistence/persistence.service';
 import { StorageHealthIndicator } from './storage.health';
 import { StorageService } from './storage.service';
 
@@ -10,7 +11,7 @@ import { StorageService } from './storage.service';
  */
 @Module({
   imports: [TerminusModule],
-  providers: [StorageService, StorageHealthIndicator],
-  exports: [StorageService, StorageHealthIndicator],
+  providers: [StorageService, PersistenceService, StorageHealthIndicator],
+  exports: [StorageService, PersistenceService, StorageHealthIndicator],
 })
 export class DatabaseModule extends ConfigurableModuleClass {}

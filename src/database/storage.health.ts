@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/terminus';
+import { PersistenceService } from './persistence/persistence.service';
 import { StorageService } from './storage.service';
 
 /** Readiness of the store, with its size, for the readiness probe. */
@@ -7,6 +8,7 @@ import { StorageService } from './storage.service';
 export class StorageHealthIndicator {
   constructor(
     private readonly storage: StorageService,
+    private readonly persistence: PersistenceService,
     private readonly health: HealthIndicatorService,
   ) {}
 
@@ -14,6 +16,13 @@ export class StorageHealthIndicator {
     const indicator = this.health.check(key);
     const stats = { ...this.storage.stats() };
     if (!this.storage.ready) return indicator.down({ ...stats, reason: 'loading' });
+    const failure = this.persistence.failure;
+    if (failure !== undefined) {
+      return indicator.down({
+        ...stats,
+        reason: `the journal cannot be written (${(failure as NodeJS.ErrnoException).code ?? failure.message}): writes are refused`,
+      });
+    }
     if (this.storage.overMemoryBudget) {
       return indicator.down({
         ...stats,

@@ -5,6 +5,7 @@ import {
   PreconditionFailedError,
   RecordValidationError,
   StorageFullError,
+  StorageUnavailableError,
   TableExistsError,
   TableNotFoundError,
   type FieldError,
@@ -27,6 +28,9 @@ import { QueryError } from './query/query.errors';
 import type { JoinQuery, ListQuery } from './query/query-params';
 import type { JsonObject, RecordValidator, StoredRecord } from './record.types';
 import { matchesVersion, type VersionCondition } from './record-version';
+import type { Change, Journal } from './persistence/change';
+import type { TableData } from './persistence/snapshot';
+import { WriteGate } from './persistence/write-gate';
 import { Table, type IndexInfo } from './table';
 
 export interface TableInfo {
@@ -70,6 +74,9 @@ export class StorageService implements OnModuleInit, OnModuleDestroy {
   private readonly lockTimeoutMs: number;
   private readonly memory: MemoryBudget | undefined;
   private readonly limits: QueryLimits;
+  /** Where writes are logged before they are applied; none without DATA_DIR. */
+  private journal: Journal | undefined;
+  private readonly gate = new WriteGate();
 
   constructor(@Inject(DATABASE_OPTIONS) options: DatabaseModuleOptions) {
     this.lockTimeoutMs = options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
@@ -88,9 +95,93 @@ export class StorageService implements OnModuleInit, OnModuleDestroy {
     this.memory?.stop();
   }
 
-  /** True once the store can serve; later, once persisted data has loaded. */
+  /** True once the store can serve: at once in memory, once its files loaded with DATA_DIR. */
   get ready(): boolean {
-    return true;
+    return this.loading === undefined;
+  }
+
+  /** Why data cannot be served yet (loading from DATA_DIR), if it cannot. */
+  private loading: string | undefined;
+
+  // --- persistence (see PersistenceService) ---
+
+  /** Refuses reads and writes (503) until `finishLoading`. */
+  beginLoading(reason: string): void {
+    this.loading = reason;
+  }
+
+  /** Serves again; from now on every write is logged to `journal` before it is applied. */
+  finishLoading(journal: Journal | undefined): void {
+    this.journal = journal;
+    this.loading = undefined;
+  }
+
+  /** Stops logging writes (shutdown); later writes are refused. */
+  detachJournal(): void {
+    this.journal = undefined;
+    this.loading = 'the service is shutting down';
+  }
+
+  /** Replaces all tables with `data` (a snapshot being loaded), without logging. */
+  loadTables(data: readonly TableData[]): void {
+    this.tables.clear();
+    for (const { name, indexes, records } of data) {
+      const table = new Table(name, this.lockTimeoutMs);
+      for (const { field, unique } of indexes)
+        table.createIndex(field, parseFieldPath(field, 'field'), unique);
+      table.restore(records);
+      table.materialise();
+      this.tables.set(name, table);
+    }
+  }
+
+  /** Applies a logged change as it was logged (replaying the journal), without checks. */
+  applyLogged(change: Change): void {
+    const existing = this.tables.get(change.table);
+    switch (change.op) {
+      case 'put':
+      case 'createTable': {
+        let table = existing;
+        if (table === undefined) {
+          table = new Table(change.table, this.lockTimeoutMs);
+          this.tables.set(change.table, table);
+        }
+        if (change.op === 'put') table.restore(change.records);
+        table.materialise();
+        return;
+      }
+      case 'delete':
+        if (existing?.get(change.id) !== undefined) existing.delete(change.id);
+        return;
+      case 'dropTable':
+        if (existing !== undefined) this.removeTable(existing);
+        return;
+      case 'createIndex':
+        if (existing !== undefined && existing.index(change.field) === undefined)
+          existing.createIndex(change.field, parseFieldPath(change.field, 'field'), change.unique);
+        return;
+      case 'dropIndex':
+        if (existing?.index(change.field) !== undefined) existing.dropIndex(change.field);
+        return;
+    }
+  }
+
+  /**
+   * Every table as it is at one instant, with writes stopped only for that instant: `during`
+   * runs then too (switching the journal for a snapshot). Records are immutable, so the copy
+   * holds references, not copies.
+   */
+  async pointInTime(during?: () => Promise<void>): Promise<TableData[]> {
+    return this.gate.exclusive(async () => {
+      await during?.();
+      return [...this.tables.values()]
+        .filter((table) => table.exists)
+        .map((table) => ({
+          name: table.name,
+          indexes: table.listIndexes(),
+          records: [...table.values()],
+        }));
+    });
   }
 
   /** Whether writes are refused because the heap is over its budget. */
@@ -128,26 +219,39 @@ export class StorageService implements OnModuleInit, OnModuleDestroy {
   async createTable(name: string): Promise<TableInfo> {
     assertTableName(name);
     this.assertWritable();
-    return this.withTableLock(name, (table) => {
-      if (table.exists) throw new TableExistsError(name);
-      table.materialise();
-      return infoOf(table);
-    });
+    return this.write(() =>
+      this.withTableLock(name, (table) => {
+        if (table.exists) throw new TableExistsError(name);
+        return this.commit({ op: 'createTable', table: name }, () => {
+          table.materialise();
+          return infoOf(table);
+        });
+      }),
+    );
   }
 
   /** Drops a table and its records; writers waiting for it see it gone. @throws TableNotFoundError */
   async dropTable(name: string): Promise<void> {
-    await this.withExistingTable(name, (table) => {
-      table.dropped = true;
-      if (this.tables.get(name) === table) this.tables.delete(name);
-    });
+    await this.write(() =>
+      this.withExistingTable(name, (table) =>
+        this.commit({ op: 'dropTable', table: name }, () => this.removeTable(table)),
+      ),
+    );
   }
 
   /** @throws TableNotFoundError, IndexExistsError, UniqueViolationError, QueryError (bad field) */
   async createIndex(name: string, field: string, unique: boolean): Promise<IndexInfo> {
     const path = fieldPathOf(field);
     this.assertWritable();
-    return this.withExistingTable(name, (table) => table.createIndex(path.join('.'), path, unique));
+    const indexField = path.join('.');
+    return this.write(() =>
+      this.withExistingTable(name, (table) =>
+        this.commit(
+          { op: 'createIndex', table: name, field: indexField, unique },
+          table.prepareIndex(indexField, path, unique),
+        ),
+      ),
+    );
   }
 
   /** @throws TableNotFoundError */
@@ -157,7 +261,11 @@ export class StorageService implements OnModuleInit, OnModuleDestroy {
 
   /** @throws TableNotFoundError, IndexNotFoundError */
   async dropIndex(name: string, field: string): Promise<void> {
-    await this.withExistingTable(name, (table) => table.dropIndex(field));
+    await this.write(() =>
+      this.withExistingTable(name, (table) =>
+        this.commit({ op: 'dropIndex', table: name, field }, table.prepareDropIndex(field)),
+      ),
+    );
   }
 
   // --- records ---
@@ -236,10 +344,12 @@ export class StorageService implements OnModuleInit, OnModuleDestroy {
 
   /** @throws TableNotFoundError, RecordNotFoundError, PreconditionFailedError, LockTimeoutError */
   async delete(table: string, id: string, conditions: WriteConditions = {}): Promise<void> {
-    await this.withExistingTable(table, (found) => {
-      checkConditions(found, id, conditions);
-      found.delete(id);
-    });
+    await this.write(() =>
+      this.withExistingTable(table, (found) => {
+        checkConditions(found, id, conditions);
+        return this.commit({ op: 'delete', table, id }, found.prepareDelete(id));
+      }),
+    );
   }
 
   /** A page of the join of two tables. @throws TableNotFoundError, QueryError, ResultTooLargeError */
@@ -295,7 +405,11 @@ export class StorageService implements OnModuleInit, OnModuleDestroy {
       return { id, ...fields, created_at: now, updated_at: now };
     });
     if (errors.length > 0) throw new RecordValidationError(table, errors);
-    await this.withTableLock(table, (target) => target.insertAll(records, bulk));
+    await this.write(() =>
+      this.withTableLock(table, (target) =>
+        this.commit({ op: 'put', table, records }, target.prepareInsert(records, bulk)),
+      ),
+    );
     return records;
   }
 
@@ -306,25 +420,55 @@ export class StorageService implements OnModuleInit, OnModuleDestroy {
     nextFields: (current: StoredRecord) => JsonObject,
   ): Promise<StoredRecord> {
     this.assertWritable();
-    return this.withExistingTable(table, (found) => {
-      checkConditions(found, id, conditions);
-      const current = found.getOrThrow(id);
-      const record: StoredRecord = {
-        id,
-        ...nextFields(current),
-        created_at: current.created_at,
-        updated_at: nextTimestamp(current.updated_at),
-      };
-      found.replace(record);
-      return record;
-    });
+    return this.write(() =>
+      this.withExistingTable(table, async (found) => {
+        checkConditions(found, id, conditions);
+        const current = found.getOrThrow(id);
+        const record: StoredRecord = {
+          id,
+          ...nextFields(current),
+          created_at: current.created_at,
+          updated_at: nextTimestamp(current.updated_at),
+        };
+        await this.commit({ op: 'put', table, records: [record] }, found.prepareReplace(record));
+        return record;
+      }),
+    );
+  }
+
+  /**
+   * Runs a write through the gate (a snapshot can stop writes for an instant), and once it is
+   * applied waits until its log entry is durable (FSYNC=always) before the caller answers.
+   */
+  private async write<T>(run: () => Promise<T>): Promise<T> {
+    if (this.loading !== undefined) throw new StorageUnavailableError(this.loading);
+    const result = await this.gate.run(run);
+    if (this.journal !== undefined) await this.journal.durable();
+    return result;
+  }
+
+  /**
+   * Logs `change`, then applies it: under the table's lock, after every check has passed. A
+   * change that cannot be logged is not applied. Without a journal, applies it at once.
+   */
+  private commit<T>(change: Change, apply: () => T): T | Promise<T> {
+    if (this.journal === undefined) return apply();
+    return this.journal.append(change).then(apply);
+  }
+
+  private removeTable(table: Table): void {
+    table.dropped = true;
+    if (this.tables.get(table.name) === table) this.tables.delete(table.name);
   }
 
   /**
    * Runs a write under the table's lock, creating the (not yet visible) table if needed. A
    * writer that waited while the table was dropped starts over on a fresh table.
    */
-  private async withTableLock<T>(name: string, write: (table: Table) => T): Promise<T> {
+  private async withTableLock<T>(
+    name: string,
+    write: (table: Table) => T | Promise<T>,
+  ): Promise<T> {
     for (;;) {
       let table = this.tables.get(name);
       if (table === undefined) {
@@ -344,7 +488,10 @@ export class StorageService implements OnModuleInit, OnModuleDestroy {
   }
 
   /** Runs a write under the lock of a table that exists, and still exists once locked. */
-  private async withExistingTable<T>(name: string, write: (table: Table) => T): Promise<T> {
+  private async withExistingTable<T>(
+    name: string,
+    write: (table: Table) => T | Promise<T>,
+  ): Promise<T> {
     const table = this.existingTable(name);
     return table.withLock(() => {
       if (table.dropped) throw new TableNotFoundError(name);
@@ -358,6 +505,7 @@ export class StorageService implements OnModuleInit, OnModuleDestroy {
   }
 
   private existingTable(name: string): Table {
+    if (this.loading !== undefined) throw new StorageUnavailableError(this.loading);
     const table = this.tables.get(name);
     if (table === undefined || !table.exists) throw new TableNotFoundError(name);
     return table;

@@ -99,6 +99,15 @@ export class Table {
    * @throws DuplicateRecordError, UniqueViolationError
    */
   insertAll(records: readonly StoredRecord[], bulk = true): void {
+    this.prepareInsert(records, bulk)();
+  }
+
+  /**
+   * Checks that all records can be inserted and returns the step that inserts them, to run
+   * while the lock is still held (a write is logged between the check and the change).
+   * @throws DuplicateRecordError, UniqueViolationError
+   */
+  prepareInsert(records: readonly StoredRecord[], bulk = true): () => void {
     const batchIds = new Set<string>();
     const duplicates: number[] = [];
     records.forEach((record, index) => {
@@ -127,10 +136,34 @@ export class Table {
         throw new UniqueViolationError(this.name, index.field, key, bulk ? clashes : undefined);
       }
     }
+    return () => {
+      for (const record of records) this.add(record);
+      this.materialised = true;
+    };
+  }
+
+  private add(record: StoredRecord): void {
+    this.records.set(record.id, record);
+    this.seqs.set(record.id, this.nextSeq++);
+    for (const index of this.indexes.values()) index.add(record);
+  }
+
+  /**
+   * Stores records as they were logged, without checks (replaying the journal): a known id is
+   * replaced in place, a new one appended.
+   */
+  restore(records: readonly StoredRecord[]): void {
     for (const record of records) {
-      this.records.set(record.id, record);
-      this.seqs.set(record.id, this.nextSeq++);
-      for (const index of this.indexes.values()) index.add(record);
+      const previous = this.records.get(record.id);
+      if (previous === undefined) {
+        this.add(record);
+      } else {
+        for (const index of this.indexes.values()) {
+          index.remove(previous);
+          index.add(record);
+        }
+        this.records.set(record.id, record);
+      }
     }
     this.materialised = true;
   }
@@ -140,24 +173,38 @@ export class Table {
    * @throws UniqueViolationError
    */
   replace(record: StoredRecord): void {
+    this.prepareReplace(record)();
+  }
+
+  /** Checks a replacement and returns the step that makes it. @throws as replace */
+  prepareReplace(record: StoredRecord): () => void {
     const previous = this.getOrThrow(record.id);
     for (const index of this.indexes.values()) {
       const key = index.conflict(record);
       if (key !== undefined) throw new UniqueViolationError(this.name, index.field, key);
     }
-    for (const index of this.indexes.values()) {
-      index.remove(previous);
-      index.add(record);
-    }
-    this.records.set(record.id, record);
+    return () => {
+      for (const index of this.indexes.values()) {
+        index.remove(previous);
+        index.add(record);
+      }
+      this.records.set(record.id, record);
+    };
   }
 
   /** @throws RecordNotFoundError */
   delete(id: string): void {
+    this.prepareDelete(id)();
+  }
+
+  /** Checks a deletion and returns the step that makes it. @throws RecordNotFoundError */
+  prepareDelete(id: string): () => void {
     const previous = this.getOrThrow(id);
-    for (const index of this.indexes.values()) index.remove(previous);
-    this.records.delete(id);
-    this.seqs.delete(id);
+    return () => {
+      for (const index of this.indexes.values()) index.remove(previous);
+      this.records.delete(id);
+      this.seqs.delete(id);
+    };
   }
 
   listIndexes(): IndexInfo[] {
@@ -173,6 +220,14 @@ export class Table {
    * @throws IndexExistsError, UniqueViolationError
    */
   createIndex(field: string, path: FieldPath, unique: boolean): IndexInfo {
+    return this.prepareIndex(field, path, unique)();
+  }
+
+  /**
+   * Builds an index over the records and returns the step that attaches it (a write between
+   * the two would be missed: the caller holds the lock). @throws as createIndex
+   */
+  prepareIndex(field: string, path: FieldPath, unique: boolean): () => IndexInfo {
     if (this.indexes.has(field) || field === 'id') throw new IndexExistsError(this.name, field);
     const index = new HashIndex(field, path, unique);
     for (const record of this.records.values()) {
@@ -180,12 +235,22 @@ export class Table {
       if (key !== undefined) throw new UniqueViolationError(this.name, field, key);
       index.add(record);
     }
-    this.indexes.set(field, index);
-    return { field, unique };
+    return () => {
+      this.indexes.set(field, index);
+      return { field, unique };
+    };
   }
 
   /** @throws IndexNotFoundError */
   dropIndex(field: string): void {
-    if (!this.indexes.delete(field)) throw new IndexNotFoundError(this.name, field);
+    this.prepareDropIndex(field)();
+  }
+
+  /** @throws IndexNotFoundError */
+  prepareDropIndex(field: string): () => void {
+    if (!this.indexes.has(field)) throw new IndexNotFoundError(this.name, field);
+    return () => {
+      this.indexes.delete(field);
+    };
   }
 }

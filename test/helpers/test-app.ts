@@ -4,6 +4,7 @@ import { Test } from '@nestjs/testing';
 import { AppModule } from '../../src/app.module';
 import { APP_OPTIONS, configureApp } from '../../src/app.setup';
 import { validateEnv } from '../../src/config/env.validation';
+import { PersistenceService } from '../../src/database/persistence/persistence.service';
 import { createHttpAdapter, initApp } from '../../src/http-adapter';
 
 /**
@@ -35,7 +36,10 @@ export async function createTestApp({
     logger: logger ?? false,
   });
   configureApp(app);
-  return initApp(app);
+  await initApp(app);
+  // Loads DATA_DIR when the env sets it (nothing otherwise), as main.ts does after listen().
+  await app.get(PersistenceService).start();
+  return app;
 }
 
 /** Collects log lines written through Nest's Logger. */

@@ -1,0 +1,251 @@
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationShutdown,
+  type OnModuleInit,
+} from '@nestjs/common';
+import { mkdir, readdir, readFile, truncate, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { DATABASE_OPTIONS, type DatabaseModuleOptions } from '../database.module-definition';
+import { StorageService } from '../storage.service';
+import type { Change } from './change';
+import { FileJournal, type FsyncMode, type OpenJournalFile, openAppendFile } from './file-journal';
+import { DamagedFileError, readEntries } from './log-format';
+import { parseSnapshot, syncDirectory, TEMPORARY_SUFFIX, writeSnapshotFile } from './snapshot';
+
+/** How memdb keeps data on disk (DATA_DIR and friends); unset: memory only. */
+export interface PersistenceOptions {
+  readonly dataDir: string;
+  readonly fsync: FsyncMode;
+  /** Start despite a damaged journal, cutting it at the damage (DATA_REPAIR). */
+  readonly repair: boolean;
+  /** Compact once the journal is this many times the snapshot's size… */
+  readonly compactRatio: number;
+  /** …and at least this large. */
+  readonly compactMinBytes: number;
+  /** Test seam: how journal files are opened (to inject disk failures). */
+  readonly openJournalFile?: OpenJournalFile;
+}
+
+export interface LoadReport {
+  readonly tables: number;
+  readonly records: number;
+  readonly entries: number;
+  readonly ms: number;
+}
+
+const SNAPSHOT = /^snapshot-(\d{8})\.jsonl$/;
+const JOURNAL = /^journal-(\d{8})\.log$/;
+const generationName = (kind: 'snapshot' | 'journal', generation: number) =>
+  `${kind}-${String(generation).padStart(8, '0')}.${kind === 'snapshot' ? 'jsonl' : 'log'}`;
+
+/** Journal entries that are not a change memdb wrote. */
+function isChange(value: unknown): value is Change {
+  const change = value as Partial<Record<string, unknown>> | null;
+  if (typeof change !== 'object' || change === null || typeof change.table !== 'string')
+    return false;
+  switch (change.op) {
+    case 'put':
+      return Array.isArray(change.records);
+    case 'delete':
+      return typeof change.id === 'string';
+    case 'createTable':
+    case 'dropTable':
+      return true;
+    case 'createIndex':
+      return typeof change.field === 'string' && typeof change.unique === 'boolean';
+    case 'dropIndex':
+      return typeof change.field === 'string';
+    default:
+      return false;
+  }
+}
+
+/**
+ * Keeps the store on disk when DATA_DIR is set, in the manner of Redis's AOF with RDB
+ * snapshots: a snapshot (`snapshot-N.jsonl`) and the journal of every write since
+ * (`journal-N.log`). At start the newest snapshot is loaded and the journals from its
+ * generation on are replayed; compaction starts journal N+1, writes snapshot N+1 of that
+ * instant, then removes generation N. A crash at any step leaves files that load.
+ */
+@Injectable()
+export class PersistenceService implements OnModuleInit, OnApplicationShutdown {
+  private readonly logger = new Logger('Persistence');
+  private readonly options: PersistenceOptions | undefined;
+  private journal: FileJournal | undefined;
+  private generation = 1;
+  private snapshotBytes = 0;
+  private compacting: Promise<void> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly storage: StorageService,
+    @Inject(DATABASE_OPTIONS) options: DatabaseModuleOptions,
+  ) {
+    this.options = options.persistence;
+  }
+
+  onModuleInit(): void {
+    // Not ready from the first request on, until start() has loaded the files.
+    if (this.options) this.storage.beginLoading('the data is still loading from DATA_DIR');
+  }
+
+  /** Why writes fail right now (disk full, I/O error), for readiness. */
+  get failure(): Error | undefined {
+    return this.journal?.failure;
+  }
+
+  /**
+   * Loads the snapshot and replays the journals, then serves. Without DATA_DIR, does nothing.
+   * @throws DamagedFileError for a damaged snapshot, or a damaged journal without DATA_REPAIR
+   */
+  async start(): Promise<LoadReport | undefined> {
+    const options = this.options;
+    if (options === undefined) return undefined;
+    const started = performance.now();
+    const dir = options.dataDir;
+    await mkdir(dir, { recursive: true });
+    const names = await readdir(dir);
+    for (const name of names.filter((n) => n.endsWith(TEMPORARY_SUFFIX))) {
+      this.logger.warn(`Removing ${name}, left by an interrupted write`);
+      await unlink(join(dir, name));
+    }
+    const generations = (pattern: RegExp) =>
+      names
+        .map((name) => pattern.exec(name)?.[1])
+        .filter((n): n is string => n !== undefined)
+        .map(Number)
+        .sort((a, b) => a - b);
+    const snapshots = generations(SNAPSHOT);
+    const base = snapshots.at(-1) ?? 0;
+    if (base > 0) {
+      const file = generationName('snapshot', base);
+      const tables = parseSnapshot(await readFile(join(dir, file)), file);
+      this.storage.loadTables(tables);
+      this.snapshotBytes = (await readFile(join(dir, file))).length;
+    }
+    const journals = generations(JOURNAL).filter((generation) => generation >= base);
+    let entries = 0;
+    for (const [position, generation] of journals.entries()) {
+      entries += await this.replay(generation, position === journals.length - 1);
+    }
+    // Older generations are superseded by the snapshot (a crash before their removal).
+    for (const generation of [...snapshots, ...generations(JOURNAL)].filter((g) => g < base)) {
+      for (const kind of ['snapshot', 'journal'] as const) {
+        await unlink(join(dir, generationName(kind, generation))).catch(() => undefined);
+      }
+    }
+    this.generation = journals.at(-1) ?? Math.max(base, 1);
+    this.journal = await FileJournal.open(
+      join(dir, generationName('journal', this.generation)),
+      options.fsync,
+      options.openJournalFile ?? openAppendFile,
+    );
+    this.storage.finishLoading(this.journal);
+    const { tables, records } = this.storage.stats();
+    const report = { tables, records, entries, ms: Math.round(performance.now() - started) };
+    this.logger.log(
+      `Loaded ${tables} tables, ${records} records (${entries} journal entries replayed) from ${dir} in ${report.ms} ms; FSYNC=${options.fsync}`,
+    );
+    this.timer = setInterval(() => void this.compactIfDue(), 1000);
+    this.timer.unref();
+    return report;
+  }
+
+  /** Replays one journal; returns how many entries it applied. */
+  private async replay(generation: number, last: boolean): Promise<number> {
+    const options = this.options!;
+    const file = generationName('journal', generation);
+    const path = join(options.dataDir, file);
+    const bytes = await readFile(path);
+    const read = readEntries(bytes);
+    let applied = 0;
+    let damage = read.corruption ?? (last ? undefined : read.truncatedTail);
+    for (const [index, entry] of read.entries.entries()) {
+      if (!isChange(entry)) {
+        damage = { offset: read.offsets[index], reason: 'not a memdb change' };
+        break;
+      }
+      this.storage.applyLogged(entry);
+      applied++;
+    }
+    if (damage !== undefined) {
+      if (!options.repair) throw new DamagedFileError(file, damage.offset, damage.reason);
+      const dropped = bytes.length - damage.offset;
+      const droppedEntries = read.entries.length - applied;
+      await truncate(path, damage.offset);
+      this.logger.warn(
+        `DATA_REPAIR: cut ${file} at byte ${damage.offset} (${damage.reason}): dropped ${dropped} bytes, ${droppedEntries} readable entries after the damage and anything unreadable`,
+      );
+    } else if (read.truncatedTail !== undefined) {
+      await truncate(path, read.validBytes);
+      this.logger.warn(
+        `${file} ended in a partial entry (${read.truncatedTail.reason}), from a write cut short: loaded without it`,
+      );
+    }
+    return applied;
+  }
+
+  /** Writes a snapshot of this instant and starts a fresh journal; writes continue meanwhile. */
+  compact(): Promise<void> {
+    this.compacting ??= this.runCompaction().finally(() => (this.compacting = undefined));
+    return this.compacting;
+  }
+
+  private async compactIfDue(): Promise<void> {
+    const options = this.options;
+    const journal = this.journal;
+    if (options === undefined || journal === undefined || this.compacting) return;
+    const limit = Math.max(options.compactMinBytes, options.compactRatio * this.snapshotBytes);
+    if (journal.bytes <= limit) return;
+    await this.compact().catch((error: unknown) =>
+      this.logger.error(`Compaction failed: ${String(error)}`),
+    );
+  }
+
+  private async runCompaction(): Promise<void> {
+    const options = this.options;
+    const journal = this.journal;
+    if (options === undefined || journal === undefined) return;
+    const dir = options.dataDir;
+    const next = this.generation + 1;
+    const started = performance.now();
+    const tables = await this.storage.pointInTime(() =>
+      journal.rotate(join(dir, generationName('journal', next)), options.openJournalFile),
+    );
+    const previous = this.generation;
+    this.generation = next;
+    this.snapshotBytes = await writeSnapshotFile(
+      join(dir, generationName('snapshot', next)),
+      tables,
+    );
+    for (let generation = previous; generation >= 1; generation--) {
+      let removed = false;
+      for (const kind of ['snapshot', 'journal'] as const) {
+        removed =
+          (await unlink(join(dir, generationName(kind, generation))).then(
+            () => true,
+            () => false,
+          )) || removed;
+      }
+      if (!removed) break;
+    }
+    await syncDirectory(dir);
+    this.logger.log(
+      `Compacted: snapshot ${next} (${tables.length} tables, ${this.snapshotBytes} bytes) in ${Math.round(performance.now() - started)} ms`,
+    );
+  }
+
+  /** Stops logging, syncs and closes the journal. */
+  async onApplicationShutdown(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    const journal = this.journal;
+    if (journal === undefined) return;
+    this.journal = undefined;
+    await this.compacting?.catch(() => undefined);
+    this.storage.detachJournal();
+    await journal.close();
+  }
+}
