@@ -3,6 +3,7 @@ import { ConfigModule, ConfigService } from '@nestjs/config';
 import { APP_FILTER, APP_GUARD, APP_PIPE } from '@nestjs/core';
 import { ThrottlerGuard, ThrottlerModule } from '@nestjs/throttler';
 import { ProblemDetailsFilter } from './common/filters/problem-details.filter';
+import { AdminModule } from './admin/admin.module';
 import { ApiKeyGuard } from './common/guards/api-key.guard';
 import type { PersistenceOptions } from './database/persistence/persistence.service';
 import { BoundedThrottlerStorage } from './common/throttling/bounded-throttler.storage';
@@ -71,6 +72,7 @@ function persistenceOptions(config: ConfigService<Env, true>): PersistenceOption
     JoinModule,
     HealthModule,
     DocsModule,
+    AdminModule,
   ],
   providers: [
     { provide: APP_PIPE, useFactory: createValidationPipe },

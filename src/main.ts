@@ -1,9 +1,10 @@
 import 'reflect-metadata';
-import { Logger } from '@nestjs/common';
+import { type INestApplication, Logger } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { NestFactory } from '@nestjs/core';
 import { AppModule } from './app.module';
 import { PersistenceService } from './database/persistence/persistence.service';
+import { StorageService } from './database/storage.service';
 import { APP_OPTIONS, configureApp } from './app.setup';
 import { createAppLogger } from './common/logging/app-logger';
 import { API_KEY_RECOMMENDED_LENGTH } from './config/api-keys';
@@ -26,7 +27,7 @@ async function bootstrap(): Promise<void> {
     ),
   );
   configureApp(app);
-  app.enableShutdownHooks();
+  stopGracefully(app, config.get('SHUTDOWN_TIMEOUT_MS', { infer: true }));
   const port = config.get('PORT', { infer: true });
   const host = config.get('HOST', { infer: true });
   await (host === undefined ? app.listen(port) : app.listen(port, host));
@@ -48,6 +49,36 @@ async function bootstrap(): Promise<void> {
   // With DATA_DIR: load the snapshot and replay the journal while liveness already answers and
   // readiness says 503; a damaged file stops the process (exit 1) with its name and offset.
   await app.get(PersistenceService).start();
+}
+
+/**
+ * On SIGTERM or SIGINT: readiness fails and new requests to data are refused (503) at once,
+ * requests in flight finish, the server closes, the journal is flushed and synced (Nest's
+ * shutdown hooks), and the process exits 0; if that takes longer than SHUTDOWN_TIMEOUT_MS,
+ * it exits 1 anyway.
+ */
+function stopGracefully(app: INestApplication, timeoutMs: number): void {
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    const logger = new Logger('Shutdown');
+    logger.log(`${signal}: finishing requests in flight, then saving and exiting`);
+    app.get(StorageService).beginShutdown();
+    setTimeout(() => {
+      logger.error(`Shutdown took longer than ${timeoutMs} ms (SHUTDOWN_TIMEOUT_MS): exiting`);
+      process.exit(1);
+    }, timeoutMs).unref();
+    app.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        logger.error(`Shutdown failed: ${String(error)}`);
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
 }
 
 bootstrap().catch((error: unknown) => {

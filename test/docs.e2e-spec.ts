@@ -18,6 +18,9 @@ describe('OpenAPI and docs', () => {
 
     expect(body.openapi).toMatch(/^3\./);
     expect(Object.keys(body.paths).sort()).toEqual([
+      '/api/v1/admin/backup',
+      '/api/v1/admin/compact',
+      '/api/v1/admin/restore',
       '/api/v1/data/{table}',
       '/api/v1/data/{table}/{id}',
       '/api/v1/join/{left}/{right}/{key}',

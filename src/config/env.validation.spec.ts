@@ -21,6 +21,7 @@ describe('validateEnv', () => {
       COMPACT_RATIO: 2,
       COMPACT_MIN_BYTES: 64 * 1024 * 1024,
       SHUTDOWN_TIMEOUT_MS: 10_000,
+      RESTORE_MAX_BYTES: 1024 * 1024 * 1024,
     });
   });
 

@@ -199,6 +199,12 @@ export class Env {
   @IsInt()
   @Min(100)
   SHUTDOWN_TIMEOUT_MS = 10_000;
+
+  /** Largest backup POST /api/v1/admin/restore accepts. @default 1gb */
+  @Transform(({ value }) => (typeof value === 'string' ? parseByteSize(value) : value))
+  @IsInt({ message: 'RESTORE_MAX_BYTES must be a size such as 1gb or 1048576' })
+  @Min(1)
+  RESTORE_MAX_BYTES = 1024 * 1024 * 1024;
 }
 
 const NUMERIC_KEYS = new Set<string>([

@@ -15,7 +15,8 @@ export class StorageHealthIndicator {
   check(key = 'storage'): HealthIndicatorResult {
     const indicator = this.health.check(key);
     const stats = { ...this.storage.stats() };
-    if (!this.storage.ready) return indicator.down({ ...stats, reason: 'loading' });
+    if (!this.storage.ready)
+      return indicator.down({ ...stats, reason: this.storage.notReadyReason ?? 'loading' });
     const failure = this.persistence.failure;
     if (failure !== undefined) {
       return indicator.down({

@@ -116,10 +116,74 @@ export class StorageService implements OnModuleInit, OnModuleDestroy {
     this.loading = undefined;
   }
 
+  /** Why reads and writes are refused right now (loading, shutting down), if they are. */
+  get notReadyReason(): string | undefined {
+    return this.loading;
+  }
+
+  /** Shutting down: readiness fails and new reads and writes are refused (503) at once. */
+  beginShutdown(): void {
+    this.loading = 'the service is shutting down';
+  }
+
   /** Stops logging writes (shutdown); later writes are refused. */
   detachJournal(): void {
     this.journal = undefined;
     this.loading = 'the service is shutting down';
+  }
+
+  /** Runs `step` with no write in flight and none starting (restore, snapshots). */
+  exclusive<T>(step: () => T | Promise<T>): Promise<T> {
+    return this.gate.exclusive(step);
+  }
+
+  /**
+   * Builds tables from snapshot data (a backup being restored), checking everything a write
+   * would: names, ids (present, well formed, unique), typed tables' schemas and unique indexes.
+   * Nothing live changes. @throws InvalidNameError, RecordValidationError, DuplicateRecordError,
+   * UniqueViolationError, IndexExistsError
+   */
+  buildTables(data: readonly TableData[]): Map<string, Table> {
+    const built = new Map<string, Table>();
+    for (const { name, indexes, records } of data) {
+      assertTableName(name);
+      if (built.has(name)) throw new TableExistsError(name);
+      const table = new Table(name, this.lockTimeoutMs);
+      const validator = this.schemas.get(name);
+      records.forEach((record, index) => {
+        const problems: FieldError[] = [];
+        if (typeof record.id !== 'string' || !RECORD_ID_PATTERN.test(record.id))
+          problems.push({ field: 'id', message: `id must be a string of ${RECORD_ID_RULE}` });
+        for (const stamp of ['created_at', 'updated_at'] as const) {
+          if (typeof record[stamp] !== 'string')
+            problems.push({ field: stamp, message: `${stamp} must be a timestamp string` });
+        }
+        if (validator !== undefined) problems.push(...validator(splitServerFields(record).fields));
+        if (problems.length > 0) {
+          throw new RecordValidationError(
+            name,
+            problems.map((problem) => ({
+              ...problem,
+              field: `[${index}].${problem.field}`,
+              index,
+            })),
+          );
+        }
+      });
+      table.insertAll(records, true);
+      for (const { field, unique } of indexes) {
+        table.createIndex(fieldPathOf(field).join('.'), fieldPathOf(field), unique === true);
+      }
+      built.set(name, table);
+    }
+    return built;
+  }
+
+  /** Puts built tables in place of all current ones (call within `exclusive`). */
+  swapTables(tables: ReadonlyMap<string, Table>): void {
+    for (const table of this.tables.values()) table.dropped = true;
+    this.tables.clear();
+    for (const [name, table] of tables) this.tables.set(name, table);
   }
 
   /** Replaces all tables with `data` (a snapshot being loaded), without logging. */

@@ -1,5 +1,7 @@
 import { type CanActivate, type ExecutionContext, HttpStatus, Injectable } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
+import { Reflector } from '@nestjs/core';
+import { RAW_BODY } from '../decorators/raw-body.decorator';
 import { json } from 'express';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Env } from '../../config/env.validation';
@@ -64,7 +66,10 @@ export class JsonBodyGuard implements CanActivate {
   private readonly limitBytes: number;
   private readonly maxDepth: number;
 
-  constructor(config: ConfigService<Env, true>) {
+  constructor(
+    config: ConfigService<Env, true>,
+    private readonly reflector: Reflector,
+  ) {
     this.limitBytes = config.get('BODY_LIMIT', { infer: true });
     this.maxDepth = config.get('MAX_DEPTH', { infer: true });
     this.parse = json({
@@ -87,6 +92,8 @@ export class JsonBodyGuard implements CanActivate {
     const request = http.getRequest<AdapterMessage<IncomingMessage>>();
     const req = request.raw ?? (request as IncomingMessage & { body?: unknown });
     if (request.body !== undefined || !hasBody(req)) return true;
+    // Routes that read their own body (a backup being restored) get the stream untouched.
+    if (this.reflector.get<boolean>(RAW_BODY, context.getHandler()) === true) return true;
     if (!JSON_TYPE.test(req.headers['content-type'] ?? '')) {
       throw new ApiProblemException(
         HttpStatus.UNSUPPORTED_MEDIA_TYPE,
