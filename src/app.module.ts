@@ -5,6 +5,7 @@ import { ThrottlerGuard, ThrottlerModule } from '@nestjs/throttler';
 import { ProblemDetailsFilter } from './common/filters/problem-details.filter';
 import { AdminModule } from './admin/admin.module';
 import { ApiKeyGuard } from './common/guards/api-key.guard';
+import type { DatabaseModuleOptions } from './database/database.module-definition';
 import type { PersistenceOptions } from './database/persistence/persistence.service';
 import { BoundedThrottlerStorage } from './common/throttling/bounded-throttler.storage';
 import { RateLimitModule } from './common/throttling/rate-limit.module';
@@ -34,6 +35,17 @@ function persistenceOptions(config: ConfigService<Env, true>): PersistenceOption
   };
 }
 
+/** The store's options from the validated environment. */
+export function databaseOptions(config: ConfigService<Env, true>): DatabaseModuleOptions {
+  return {
+    lockTimeoutMs: config.get('LOCK_TIMEOUT_MS', { infer: true }),
+    schemas: TYPED_TABLE_SCHEMAS,
+    maxHeapBytes: heapBudgetBytes(config.get('MAX_MEMORY_MB', { infer: true })),
+    maxResultRows: config.get('MAX_RESULT_ROWS', { infer: true }),
+    persistence: persistenceOptions(config),
+  };
+}
+
 @Module({
   imports: [
     ConfigModule.forRoot({
@@ -57,16 +69,7 @@ function persistenceOptions(config: ConfigService<Env, true>): PersistenceOption
         };
       },
     }),
-    DatabaseModule.forRootAsync({
-      inject: [ConfigService],
-      useFactory: (config: ConfigService<Env, true>) => ({
-        lockTimeoutMs: config.get('LOCK_TIMEOUT_MS', { infer: true }),
-        schemas: TYPED_TABLE_SCHEMAS,
-        maxHeapBytes: heapBudgetBytes(config.get('MAX_MEMORY_MB', { infer: true })),
-        maxResultRows: config.get('MAX_RESULT_ROWS', { infer: true }),
-        persistence: persistenceOptions(config),
-      }),
-    }),
+    DatabaseModule.forRootAsync({ inject: [ConfigService], useFactory: databaseOptions }),
     RecordsModule,
     TablesModule,
     JoinModule,

@@ -1,9 +1,11 @@
 import type { INestApplication, LoggerService } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { Test } from '@nestjs/testing';
-import { AppModule } from '../../src/app.module';
+import { AppModule, databaseOptions } from '../../src/app.module';
+import { DATABASE_OPTIONS } from '../../src/database/database.module-definition';
+import type { OpenJournalFile } from '../../src/database/persistence/file-journal';
 import { APP_OPTIONS, configureApp } from '../../src/app.setup';
-import { validateEnv } from '../../src/config/env.validation';
+import { validateEnv, type Env } from '../../src/config/env.validation';
 import { PersistenceService } from '../../src/database/persistence/persistence.service';
 import { createHttpAdapter, initApp } from '../../src/http-adapter';
 
@@ -16,6 +18,8 @@ export const TEST_HTTP_ADAPTER = process.env.TEST_HTTP_ADAPTER ?? 'express';
 export interface TestAppOptions {
   /** Environment for this app, validated as at start. Throttling is off unless set here. */
   readonly env?: Record<string, string>;
+  /** Opens the journal's file (DATA_DIR): a seam to inject disk failures. */
+  readonly openJournalFile?: OpenJournalFile;
   /** Receives the app's logs; silent by default. */
   readonly logger?: LoggerService;
 }
@@ -24,13 +28,21 @@ export interface TestAppOptions {
 export async function createTestApp({
   env = {},
   logger,
+  openJournalFile,
 }: TestAppOptions = {}): Promise<INestApplication> {
   const validated = validateEnv({ THROTTLE_LIMIT: '0', HTTP_ADAPTER: TEST_HTTP_ADAPTER, ...env });
-  const config = new ConfigService(validated);
-  const moduleRef = await Test.createTestingModule({ imports: [AppModule] })
+  const config = new ConfigService<Env, true>(validated);
+  let builder = Test.createTestingModule({ imports: [AppModule] })
     .overrideProvider(ConfigService)
-    .useValue(config)
-    .compile();
+    .useValue(config);
+  if (openJournalFile !== undefined) {
+    const options = databaseOptions(config);
+    builder = builder.overrideProvider(DATABASE_OPTIONS).useValue({
+      ...options,
+      persistence: options.persistence && { ...options.persistence, openJournalFile },
+    });
+  }
+  const moduleRef = await builder.compile();
   const app = moduleRef.createNestApplication(createHttpAdapter(validated), {
     ...APP_OPTIONS,
     logger: logger ?? false,

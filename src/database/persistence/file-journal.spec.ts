@@ -1,0 +1,118 @@
+import { DiskFullError, StorageUnavailableError } from '../database.errors';
+import type { Change } from './change';
+import { FileJournal, type JournalFile } from './file-journal';
+import { readEntries } from './log-format';
+
+/** An in-memory file that records syncs and can be told to fail. */
+class FakeFile implements JournalFile {
+  data = Buffer.alloc(0);
+  syncs = 0;
+  /** Fail the next writes with this code, after writing `partial` bytes of them. */
+  failWrites: { code: string; partial: number } | undefined;
+  syncDelayMs = 0;
+
+  async write(buffer: Buffer, offset: number, length: number) {
+    await Promise.resolve();
+    if (this.failWrites) {
+      const kept = Math.min(this.failWrites.partial, length);
+      this.data = Buffer.concat([this.data, buffer.subarray(offset, offset + kept)]);
+      throw Object.assign(new Error(this.failWrites.code), { code: this.failWrites.code });
+    }
+    this.data = Buffer.concat([this.data, buffer.subarray(offset, offset + length)]);
+    return { bytesWritten: length };
+  }
+  async datasync() {
+    if (this.syncDelayMs) await new Promise((resolve) => setTimeout(resolve, this.syncDelayMs));
+    this.syncs++;
+  }
+  async truncate(length: number) {
+    this.data = this.data.subarray(0, length);
+  }
+  async stat() {
+    return { size: this.data.length };
+  }
+  async close() {}
+}
+
+const put = (id: string): Change => ({
+  op: 'put',
+  table: 't',
+  records: [{ id, created_at: 'c', updated_at: 'u' }],
+});
+
+async function journalOn(file: FakeFile, mode: 'always' | 'everysec' | 'no' = 'always') {
+  return FileJournal.open('/data/journal-00000001.log', mode, async () => file);
+}
+
+describe('FileJournal', () => {
+  it('writes entries in the order they were appended, concurrent ones together', async () => {
+    const file = new FakeFile();
+    const journal = await journalOn(file);
+    await Promise.all(['a', 'b', 'c', 'd'].map((id) => journal.append(put(id))));
+    const read = readEntries(file.data);
+    expect(read.entries.map((e) => (e as { records: { id: string }[] }).records[0].id)).toEqual([
+      'a',
+      'b',
+      'c',
+      'd',
+    ]);
+    expect(journal.bytes).toBe(file.data.length);
+  });
+
+  it('with FSYNC=always, makes each write durable before durable() resolves, sharing fsyncs', async () => {
+    const file = new FakeFile();
+    file.syncDelayMs = 20;
+    const journal = await journalOn(file);
+    const writers = Array.from({ length: 20 }, async (_, i) => {
+      await journal.append(put(`r${i}`));
+      await journal.durable();
+      // Everything this writer appended was synced: a sync ran after its bytes were written.
+      return file.syncs;
+    });
+    const seen = await Promise.all(writers);
+    expect(seen.every((syncs) => syncs >= 1)).toBe(true);
+    // Twenty writers, far fewer fsyncs: one in flight, then one for everyone who came meanwhile.
+    expect(file.syncs).toBeLessThanOrEqual(3);
+  });
+
+  it('with everysec or no, does not sync before answering', async () => {
+    for (const mode of ['everysec', 'no'] as const) {
+      const file = new FakeFile();
+      const journal = await journalOn(file, mode);
+      await journal.append(put('a'));
+      await journal.durable();
+      expect({ mode, syncs: file.syncs }).toEqual({ mode, syncs: 0 });
+      await journal.close();
+      // Closing flushes and syncs what is left.
+      expect({ mode, syncs: file.syncs }).toEqual({ mode, syncs: 1 });
+    }
+  });
+
+  it('refuses a write the disk cannot take, cuts its partial bytes off, and resumes later', async () => {
+    const file = new FakeFile();
+    const journal = await journalOn(file);
+    await journal.append(put('before'));
+    const good = file.data.length;
+
+    file.failWrites = { code: 'ENOSPC', partial: 7 };
+    await expect(journal.append(put('lost'))).rejects.toBeInstanceOf(DiskFullError);
+    expect(file.data.length).toBe(good);
+    expect(journal.failure).toMatchObject({ code: 'ENOSPC' });
+
+    file.failWrites = { code: 'EIO', partial: 3 };
+    await expect(journal.append(put('lost too'))).rejects.toBeInstanceOf(StorageUnavailableError);
+
+    file.failWrites = undefined;
+    await journal.append(put('after'));
+    expect(journal.failure).toBeUndefined();
+    const read = readEntries(file.data);
+    expect(read.corruption).toBeUndefined();
+    expect(read.entries).toHaveLength(2);
+  });
+
+  it('refuses appends once closed', async () => {
+    const journal = await journalOn(new FakeFile());
+    await journal.close();
+    await expect(journal.append(put('late'))).rejects.toBeInstanceOf(StorageUnavailableError);
+  });
+});
