@@ -126,12 +126,6 @@ export class StorageService implements OnModuleInit, OnModuleDestroy {
     this.loading = 'the service is shutting down';
   }
 
-  /** Stops logging writes (shutdown); later writes are refused. */
-  detachJournal(): void {
-    this.journal = undefined;
-    this.loading = 'the service is shutting down';
-  }
-
   /** Runs `step` with no write in flight and none starting (restore, snapshots). */
   exclusive<T>(step: () => T | Promise<T>): Promise<T> {
     return this.gate.exclusive(step);

@@ -130,9 +130,9 @@ export class PersistenceService implements OnModuleInit, OnApplicationShutdown {
     const base = snapshots.at(-1) ?? 0;
     if (base > 0) {
       const file = generationName('snapshot', base);
-      const tables = parseSnapshot(await readFile(join(dir, file)), file);
-      this.storage.loadTables(tables);
-      this.snapshotBytes = (await readFile(join(dir, file))).length;
+      const bytes = await readFile(join(dir, file));
+      this.storage.loadTables(parseSnapshot(bytes, file));
+      this.snapshotBytes = bytes.length;
     }
     const journals = generations(JOURNAL).filter((generation) => generation >= base);
     let entries = 0;
@@ -299,7 +299,9 @@ export class PersistenceService implements OnModuleInit, OnApplicationShutdown {
     if (journal === undefined) return;
     this.journal = undefined;
     await this.compacting?.catch(() => undefined);
-    this.storage.detachJournal();
+    // New writes are refused; one already past that check reaches the closed journal, which
+    // refuses it too, so nothing is applied that was not logged.
+    this.storage.beginShutdown();
     await journal.close();
   }
 }
