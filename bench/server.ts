@@ -79,3 +79,43 @@ export function argument(name: string, fallback: number): number {
   const index = process.argv.indexOf(`--${name}`);
   return index === -1 ? fallback : Number(process.argv[index + 1]);
 }
+
+/** One autocannon target: a URL, and for POST a JSON body. */
+export interface Load {
+  readonly url: string;
+  readonly method?: 'GET' | 'POST';
+  readonly body?: object;
+}
+
+export interface LoadResult {
+  readonly rps: number;
+  readonly p99: number;
+  readonly non2xx: number;
+}
+
+/** One autocannon run in its own process, pinned to `cpu` where taskset exists. */
+export function autocannon(
+  { url, method = 'GET', body }: Load,
+  duration: number,
+  connections: number,
+  cpu = 1,
+): LoadResult {
+  const args = [
+    join(__dirname, '..', 'node_modules', 'autocannon', 'autocannon.js'),
+    '--json',
+    '-c',
+    String(connections),
+    '-d',
+    String(duration),
+  ];
+  if (method === 'POST')
+    args.push('-m', 'POST', '-H', 'content-type=application/json', '-b', JSON.stringify(body));
+  args.push(url);
+  const [command, argv] = HAS_TASKSET
+    ? ['taskset', ['-c', String(cpu), process.execPath, ...args]]
+    : [process.execPath, args];
+  const out = JSON.parse(
+    execFileSync(command, argv, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 }),
+  ) as { requests: { average: number }; latency: { p99: number }; non2xx: number };
+  return { rps: out.requests.average, p99: out.latency.p99, non2xx: out.non2xx };
+}

@@ -53,6 +53,8 @@ export function databaseOptions(config: ConfigService<Env, true>): DatabaseModul
       cache: true,
       ignoreEnvFile: true,
       validate: validateEnv,
+      // Only validated values: an empty variable counts as unset, never as the raw ''.
+      skipProcessEnv: true,
     }),
     ThrottlerModule.forRootAsync({
       imports: [RateLimitModule],

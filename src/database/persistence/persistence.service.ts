@@ -49,6 +49,19 @@ const JOURNAL = /^journal-(\d{8})\.log$/;
 const generationName = (kind: 'snapshot' | 'journal', generation: number) =>
   `${kind}-${String(generation).padStart(8, '0')}.${kind === 'snapshot' ? 'jsonl' : 'log'}`;
 
+/** How many whole, valid entries follow the (damaged) line at `offset`: what a repair drops. */
+function readableAfter(bytes: Buffer, offset: number): number {
+  let count = 0;
+  let start = bytes.indexOf(0x0a, offset);
+  while (start !== -1 && start + 1 < bytes.length) {
+    const end = bytes.indexOf(0x0a, start + 1);
+    if (end === -1) break;
+    if (readEntries(bytes.subarray(start + 1, end + 1)).entries.length === 1) count++;
+    start = end;
+  }
+  return count;
+}
+
 /** Journal entries that are not a change memdb wrote. */
 function isChange(value: unknown): value is Change {
   const change = value as Partial<Record<string, unknown>> | null;
@@ -182,10 +195,10 @@ export class PersistenceService implements OnModuleInit, OnApplicationShutdown {
     if (damage !== undefined) {
       if (!options.repair) throw new DamagedFileError(file, damage.offset, damage.reason);
       const dropped = bytes.length - damage.offset;
-      const droppedEntries = read.entries.length - applied;
+      const droppedEntries = read.entries.length - applied + readableAfter(bytes, damage.offset);
       await truncate(path, damage.offset);
       this.logger.warn(
-        `DATA_REPAIR: cut ${file} at byte ${damage.offset} (${damage.reason}): dropped ${dropped} bytes, ${droppedEntries} readable entries after the damage and anything unreadable`,
+        `DATA_REPAIR: cut ${file} at byte ${damage.offset} (${damage.reason}): dropped ${dropped} bytes, the damaged entry and ${droppedEntries} readable entries after it`,
       );
     } else if (read.truncatedTail !== undefined) {
       await truncate(path, read.validBytes);
