@@ -846,6 +846,41 @@ describe('Durability (DATA_DIR)', () => {
     });
   });
 
+  it('shuts down gracefully on SIGTERM: in-flight writes finish, exit 0, nothing acknowledged lost', async () => {
+    const dir = freshDir();
+    // FSYNC=no: only the shutdown's own flush and sync stand between the writes and the disk.
+    const server = await spawnServer(dir, { FSYNC: 'no' });
+    await waitReady(server);
+    const acknowledged: string[] = [];
+    let refused = 0;
+    let stop = false;
+    const writers = Array.from({ length: 8 }, async (_, w) => {
+      for (let i = 0; !stop; i++) {
+        const res = await send(server.base, 'POST', '/api/v1/data/graceful', { id: `g${w}-${i}` });
+        if (res?.status === 201) acknowledged.push(`g${w}-${i}`);
+        else if (res === undefined || res.status === 503) refused++;
+        else throw new Error(`unexpected answer ${res.status}`);
+        if (res === undefined || res.status === 503) break;
+      }
+    });
+    await sleep(200);
+    server.child.kill('SIGTERM');
+    const exit = await server.exited;
+    stop = true;
+    await Promise.all(writers);
+    expect(exit).toEqual({ code: 0, signal: null });
+    expect(acknowledged.length).toBeGreaterThan(0);
+    expect(refused).toBeGreaterThan(0);
+
+    const again = await startServer(dir);
+    try {
+      const ids = new Set((await fetchTable(again.base, 'graceful')).map((r) => r.id as string));
+      expect(acknowledged.filter((id) => !ids.has(id))).toEqual([]);
+    } finally {
+      await kill(again);
+    }
+  });
+
   it('compacts under 20 concurrent writers without losing or changing a record', async () => {
     const dir = freshDir();
     const env = { DATA_DIR: dir, FSYNC: 'everysec', COMPACT_MIN_BYTES: '1kb', COMPACT_RATIO: '1' };
