@@ -252,6 +252,7 @@ describe('Disk failure (injected)', () => {
       const file = await openAppendFile(path);
       return {
         ...file,
+        writeSync: undefined,
         write: (buffer, offset, length) =>
           failing === undefined
             ? file.write(buffer, offset, length)

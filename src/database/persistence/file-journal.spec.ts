@@ -110,6 +110,29 @@ describe('FileJournal', () => {
     expect(read.entries).toHaveLength(2);
   });
 
+  it('does the same with a file that writes synchronously', async () => {
+    const file = new FakeFile();
+    const sync = Object.assign(file, {
+      writeSync(buffer: Buffer, offset: number, length: number): number {
+        if (file.failWrites) {
+          file.data = Buffer.concat([file.data, buffer.subarray(offset, offset + 2)]);
+          throw Object.assign(new Error('ENOSPC'), { code: 'ENOSPC' });
+        }
+        file.data = Buffer.concat([file.data, buffer.subarray(offset, offset + length)]);
+        return length;
+      },
+    });
+    const journal = await journalOn(sync);
+    await Promise.all([journal.append(put('a')), journal.append(put('b'))]);
+    file.failWrites = { code: 'ENOSPC', partial: 2 };
+    await expect(journal.append(put('lost'))).rejects.toBeInstanceOf(DiskFullError);
+    file.failWrites = undefined;
+    await journal.append(put('c'));
+    const read = readEntries(file.data);
+    expect(read.corruption).toBeUndefined();
+    expect(read.entries).toHaveLength(3);
+  });
+
   it('refuses appends once closed', async () => {
     const journal = await journalOn(new FakeFile());
     await journal.close();

@@ -164,6 +164,8 @@ export class PersistenceService implements OnModuleInit, OnApplicationShutdown {
       options.fsync,
       options.openJournalFile ?? openAppendFile,
     );
+    // A journal just created must survive a power loss as a name in the directory, too.
+    await syncDirectory(dir);
     this.storage.finishLoading(this.journal);
     const { tables, records } = this.storage.stats();
     const report = { tables, records, entries, ms: Math.round(performance.now() - started) };
@@ -233,9 +235,11 @@ export class PersistenceService implements OnModuleInit, OnApplicationShutdown {
     const dir = options.dataDir;
     const next = this.generation + 1;
     const started = performance.now();
-    const tables = await this.storage.pointInTime(() =>
-      journal.rotate(join(dir, generationName('journal', next)), options.openJournalFile),
-    );
+    const tables = await this.storage.pointInTime(async () => {
+      await journal.rotate(join(dir, generationName('journal', next)), options.openJournalFile);
+      // Writes acknowledged from now on live in the new file: its name must be durable first.
+      await syncDirectory(dir);
+    });
     const previous = this.generation;
     this.generation = next;
     this.snapshotBytes = await writeSnapshotFile(
@@ -273,6 +277,7 @@ export class PersistenceService implements OnModuleInit, OnApplicationShutdown {
         const dir = options.dataDir;
         const next = this.generation + 1;
         await journal.rotate(join(dir, generationName('journal', next)), options.openJournalFile);
+        await syncDirectory(dir);
         this.snapshotBytes = await writeSnapshotFile(
           join(dir, generationName('snapshot', next)),
           data,
