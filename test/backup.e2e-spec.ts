@@ -165,6 +165,11 @@ describe('Backup and restore: /api/v1/admin', () => {
       [{ name: 't', indexes: [], records: [{ ...stamp, id: '' }] }],
       [{ name: 't', indexes: [], records: [{ ...stamp, id: 'a', ['__proto__']: { x: 1 } }] }],
       [{ name: 'users', indexes: [], records: [{ ...stamp, id: 'u', email: 'not an email' }] }],
+      [{ name: 't', indexes: [], records: [null] }],
+      [{ name: 't', indexes: [null], records: [] }],
+      [{ name: 't', indexes: [{ field: 3, unique: false }], records: [] }],
+      [{ name: 't', indexes: [{ field: 'k', unique: 'yes' }], records: [] }],
+      [{ name: 't', indexes: [], records: [{ ...stamp, id: 'a', updated_at: 'not a date' }] }],
       [
         {
           name: 't',
@@ -185,6 +190,40 @@ describe('Backup and restore: /api/v1/admin', () => {
     expect(await everything(http)).toEqual(live);
   });
 
+  it('restores and compacts at the same time without losing either', async () => {
+    const backup = (await bytes(request(http).get('/api/v1/admin/backup')).expect(200))
+      .body as Buffer;
+    const { PersistenceService } = await import('../src/database/persistence/persistence.service');
+    const persistence = app.get(PersistenceService);
+    for (let round = 0; round < 5; round++) {
+      const writes = Array.from({ length: 5 }, (_, i) =>
+        request(http).post('/api/v1/data/side').send({ n: i }),
+      );
+      await Promise.all([
+        persistence.compact(),
+        request(http)
+          .post('/api/v1/admin/restore')
+          .set('Content-Type', BACKUP)
+          .send(backup)
+          .expect(200),
+        persistence.compact(),
+        ...writes,
+      ]);
+    }
+    await request(http)
+      .post('/api/v1/admin/restore')
+      .set('Content-Type', BACKUP)
+      .send(backup)
+      .expect(200);
+    const restored = await everything(http);
+    const files = readdirSync(dir).sort();
+    expect(files.filter((f) => f.startsWith('snapshot-'))).toHaveLength(1);
+    await app.close();
+    app = await createTestApp({ env: { DATA_DIR: dir } });
+    http = app.getHttpServer();
+    expect(await everything(http)).toEqual(restored);
+  });
+
   it('takes a backup equal to one point-in-time state while writes continue', async () => {
     let writing = true;
     let written = 0;
@@ -203,7 +242,7 @@ describe('Backup and restore: /api/v1/admin', () => {
     writing = false;
     await writer;
     const { parseSnapshot } = await import('../src/database/persistence/snapshot');
-    const tables = parseSnapshot(backup, 'backup');
+    const tables = await parseSnapshot(backup, 'backup');
     const stream = tables.find((t) => t.name === 'stream')?.records ?? [];
     // A prefix of the writes, in order, without gaps: the state at one instant.
     expect(stream.map((r) => r.id)).toEqual(stream.map((_, i) => `s${i}`));
@@ -291,6 +330,26 @@ describe('Disk failure (injected)', () => {
       );
       expect(ids).toEqual(['kept', 'later']);
       expect(readdirSync(dir).some((name) => name.startsWith('journal-'))).toBe(true);
+    } finally {
+      await app.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('Admin routes while loading', () => {
+  it('refuse backup, restore and compact with 503 until the data has loaded', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'memdb-loading-'));
+    const app = await createTestApp({ env: { DATA_DIR: dir }, start: false });
+    const http = app.getHttpServer();
+    try {
+      await request(http).get('/api/v1/admin/backup').expect(503);
+      await request(http).post('/api/v1/admin/compact').expect(503);
+      await request(http)
+        .post('/api/v1/admin/restore')
+        .set('Content-Type', BACKUP)
+        .send(Buffer.from('x'))
+        .expect((res) => expect([400, 503]).toContain(res.status));
     } finally {
       await app.close();
       rmSync(dir, { recursive: true, force: true });

@@ -95,7 +95,7 @@ export class AdminController {
     const bytes = await readBody(raw, this.restoreMaxBytes);
     let data;
     try {
-      data = parseSnapshot(bytes, 'the upload');
+      data = await parseSnapshot(bytes, 'the upload');
     } catch (error) {
       if (error instanceof DamagedFileError) throw invalidBackup(error.message);
       throw error;

@@ -110,11 +110,16 @@ export class StorageService implements OnModuleInit, OnModuleDestroy {
     this.loading = reason;
   }
 
-  /** Serves again; from now on every write is logged to `journal` before it is applied. */
+  /**
+   * Serves again (unless shutdown began meanwhile); from now on every write is logged to
+   * `journal` before it is applied.
+   */
   finishLoading(journal: Journal | undefined): void {
     this.journal = journal;
-    this.loading = undefined;
+    if (!this.shuttingDown) this.loading = undefined;
   }
+
+  private shuttingDown = false;
 
   /** Why reads and writes are refused right now (loading, shutting down), if they are. */
   get notReadyReason(): string | undefined {
@@ -123,6 +128,7 @@ export class StorageService implements OnModuleInit, OnModuleDestroy {
 
   /** Shutting down: readiness fails and new reads and writes are refused (503) at once. */
   beginShutdown(): void {
+    this.shuttingDown = true;
     this.loading = 'the service is shutting down';
   }
 
@@ -146,11 +152,16 @@ export class StorageService implements OnModuleInit, OnModuleDestroy {
       const validator = this.schemas.get(name);
       records.forEach((record, index) => {
         const problems: FieldError[] = [];
+        if (typeof record !== 'object' || record === null || Array.isArray(record)) {
+          throw new RecordValidationError(name, [
+            { field: `[${index}]`, message: 'a record must be a JSON object', index },
+          ]);
+        }
         if (typeof record.id !== 'string' || !RECORD_ID_PATTERN.test(record.id))
           problems.push({ field: 'id', message: `id must be a string of ${RECORD_ID_RULE}` });
         for (const stamp of ['created_at', 'updated_at'] as const) {
-          if (typeof record[stamp] !== 'string')
-            problems.push({ field: stamp, message: `${stamp} must be a timestamp string` });
+          if (!isTimestamp(record[stamp]))
+            problems.push({ field: stamp, message: `${stamp} must be an ISO 8601 timestamp` });
         }
         if (validator !== undefined) problems.push(...validator(splitServerFields(record).fields));
         if (problems.length > 0) {
@@ -165,8 +176,15 @@ export class StorageService implements OnModuleInit, OnModuleDestroy {
         }
       });
       table.insertAll(records, true);
-      for (const { field, unique } of indexes) {
-        table.createIndex(fieldPathOf(field).join('.'), fieldPathOf(field), unique === true);
+      for (const index of indexes as unknown[]) {
+        const { field, unique } = (index ?? {}) as { field?: unknown; unique?: unknown };
+        if (typeof field !== 'string' || typeof unique !== 'boolean') {
+          throw new RecordValidationError(name, [
+            { field: 'indexes', message: 'each index must be { field: string, unique: boolean }' },
+          ]);
+        }
+        const path = fieldPathOf(field);
+        table.createIndex(path.join('.'), path, unique);
       }
       built.set(name, table);
     }
@@ -229,17 +247,19 @@ export class StorageService implements OnModuleInit, OnModuleDestroy {
    * runs then too (switching the journal for a snapshot). Records are immutable, so the copy
    * holds references, not copies.
    */
-  async pointInTime(during?: () => Promise<void>): Promise<TableData[]> {
-    return this.gate.exclusive(async () => {
-      await during?.();
-      return [...this.tables.values()]
-        .filter((table) => table.exists)
-        .map((table) => ({
-          name: table.name,
-          indexes: table.listIndexes(),
-          records: [...table.values()],
-        }));
-    });
+  async pointInTime(): Promise<TableData[]> {
+    return this.gate.exclusive(() => this.copyTables());
+  }
+
+  /** The tables as they are now (call within `exclusive` for a consistent copy). */
+  copyTables(): TableData[] {
+    return [...this.tables.values()]
+      .filter((table) => table.exists)
+      .map((table) => ({
+        name: table.name,
+        indexes: table.listIndexes(),
+        records: [...table.values()],
+      }));
   }
 
   /** Whether writes are refused because the heap is over its budget. */
@@ -588,6 +608,15 @@ let _flattenSink = 0;
 function flatten(text: string): string {
   _flattenSink ^= (text as unknown as number) | 0;
   return text;
+}
+
+/** An ISO 8601 date-time, as memdb writes them (`2026-11-25T20:00:00.000Z`). */
+function isTimestamp(value: unknown): boolean {
+  return (
+    typeof value === 'string' &&
+    /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/.test(value) &&
+    !Number.isNaN(Date.parse(value))
+  );
 }
 
 function infoOf(table: Table): TableInfo {

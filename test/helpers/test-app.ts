@@ -20,6 +20,8 @@ export interface TestAppOptions {
   readonly env?: Record<string, string>;
   /** Opens the journal's file (DATA_DIR): a seam to inject disk failures. */
   readonly openJournalFile?: OpenJournalFile;
+  /** Load DATA_DIR as main.ts does (default); false leaves the app loading (readiness 503). */
+  readonly start?: boolean;
   /** Receives the app's logs; silent by default. */
   readonly logger?: LoggerService;
 }
@@ -29,6 +31,7 @@ export async function createTestApp({
   env = {},
   logger,
   openJournalFile,
+  start = true,
 }: TestAppOptions = {}): Promise<INestApplication> {
   const validated = validateEnv({ THROTTLE_LIMIT: '0', HTTP_ADAPTER: TEST_HTTP_ADAPTER, ...env });
   const config = new ConfigService<Env, true>(validated);
@@ -50,7 +53,7 @@ export async function createTestApp({
   configureApp(app);
   await initApp(app);
   // Loads DATA_DIR when the env sets it (nothing otherwise), as main.ts does after listen().
-  await app.get(PersistenceService).start();
+  if (start) await app.get(PersistenceService).start();
   return app;
 }
 

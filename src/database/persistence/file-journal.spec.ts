@@ -133,6 +133,34 @@ describe('FileJournal', () => {
     expect(read.entries).toHaveLength(3);
   });
 
+  it('retires a journal while writers wait for its fsync, without failing them', async () => {
+    const old = new FakeFile();
+    old.syncDelayMs = 30;
+    let closedWhileSyncing = false;
+    let syncing = 0;
+    const realSync = old.datasync.bind(old);
+    old.datasync = async () => {
+      syncing++;
+      await realSync();
+      syncing--;
+    };
+    old.close = async () => {
+      if (syncing > 0) closedWhileSyncing = true;
+    };
+    const journal = await journalOn(old);
+    await journal.append(put('a'));
+    const waiting = journal.durable();
+    const next = new FakeFile();
+    await journal.rotate('/data/journal-00000002.log', async () => next);
+    await expect(waiting).resolves.toBeUndefined();
+    expect(closedWhileSyncing).toBe(false);
+    expect(journal.failure).toBeUndefined();
+    await journal.append(put('b'));
+    await journal.durable();
+    expect(readEntries(next.data).entries).toHaveLength(1);
+    expect(next.syncs).toBe(1);
+  });
+
   it('refuses appends once closed', async () => {
     const journal = await journalOn(new FakeFile());
     await journal.close();

@@ -63,6 +63,8 @@ export class FileJournal implements Journal {
   private syncedSize: number;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** The old file's last sync and close, while rotate() retires it. */
+  private retiring: Promise<void> | undefined;
   /** A failed write may have left part of a line that could not be cut off yet. */
   private partial = false;
   /** Why the last write or sync failed, until one succeeds (readiness reports it). */
@@ -110,6 +112,8 @@ export class FileJournal implements Journal {
   }
 
   async durable(): Promise<void> {
+    // Bytes written to a journal being retired are synced by rotate() before it closes it.
+    if (this.retiring !== undefined) await this.retiring;
     if (this.mode !== 'always' || this.syncedSize >= this.size) return;
     await this.sync();
   }
@@ -134,13 +138,33 @@ export class FileJournal implements Journal {
     while (this.writing) await this.writing;
     const next = await openFile(path);
     const { size } = await next.stat();
+    // A sync running on the old file must finish before it is closed under it.
+    while (this.syncing !== undefined || this.nextSync !== undefined) {
+      await (this.nextSync ?? this.syncing)?.catch(() => undefined);
+    }
     const previous = this.file;
-    if (this.syncedSize < this.size) await previous.datasync();
-    await previous.close();
+    const unsynced = this.syncedSize < this.size;
     this.file = next;
     (this as { path: string }).path = path;
     this.size = size;
     this.syncedSize = size;
+    this.retiring = (async () => {
+      try {
+        if (unsynced) await previous.datasync();
+      } catch (error) {
+        this.failure = error as Error;
+        throw new StorageUnavailableError(
+          `the previous journal could not be synced (${(error as NodeJS.ErrnoException).code ?? String(error)})`,
+        );
+      } finally {
+        await previous.close();
+      }
+    })();
+    try {
+      await this.retiring;
+    } finally {
+      this.retiring = undefined;
+    }
   }
 
   private async drain(): Promise<void> {

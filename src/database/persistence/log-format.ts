@@ -46,10 +46,41 @@ export interface ReadResult {
  * `\n` is a truncated tail; any other bad line (checksum, format, JSON) is corruption.
  */
 export function readEntries(bytes: Buffer): ReadResult {
+  return readEntriesSync(bytes, undefined) as ReadResult;
+}
+
+/** Lines read between pauses: a large file must not stop the event loop (liveness answers). */
+const LINES_PER_SLICE = 2000;
+
+/**
+ * readEntries for large files: gives the event loop back every few thousand lines, so a long
+ * load leaves health probes answered.
+ */
+export async function readEntriesPaced(bytes: Buffer): Promise<ReadResult> {
+  const paused = { at: 0 };
   const entries: unknown[] = [];
   const offsets: number[] = [];
-  let offset = 0;
+  let result = readEntriesSync(bytes, paused, entries, offsets);
+  while (typeof result === 'number') {
+    await new Promise((resolve) => setImmediate(resolve));
+    result = readEntriesSync(bytes, paused, entries, offsets);
+  }
+  return result;
+}
+
+function readEntriesSync(
+  bytes: Buffer,
+  paused: { at: number } | undefined,
+  entries: unknown[] = [],
+  offsets: number[] = [],
+): ReadResult | number {
+  let offset = paused?.at ?? 0;
+  let lines = 0;
   while (offset < bytes.length) {
+    if (paused !== undefined && ++lines > LINES_PER_SLICE) {
+      paused.at = offset;
+      return offset;
+    }
     const end = bytes.indexOf(NEWLINE, offset);
     if (end === -1) {
       return {

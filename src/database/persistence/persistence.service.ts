@@ -12,7 +12,7 @@ import { DATABASE_OPTIONS, type DatabaseModuleOptions } from '../database.module
 import { StorageService } from '../storage.service';
 import type { Change } from './change';
 import { FileJournal, type FsyncMode, type OpenJournalFile, openAppendFile } from './file-journal';
-import { DamagedFileError, readEntries } from './log-format';
+import { DamagedFileError, readEntries, readEntriesPaced } from './log-format';
 import {
   parseSnapshot,
   snapshotLines,
@@ -22,6 +22,8 @@ import {
   type TableData,
 } from './snapshot';
 import { Readable } from 'node:stream';
+import { Mutex } from 'async-mutex';
+import { DiskFullError, StorageUnavailableError } from '../database.errors';
 
 /** How memdb keeps data on disk (DATA_DIR and friends); unset: memory only. */
 export interface PersistenceOptions {
@@ -99,6 +101,8 @@ export class PersistenceService implements OnModuleInit, OnApplicationShutdown {
   private generation = 1;
   private snapshotBytes = 0;
   private compacting: Promise<void> | undefined;
+  /** One compaction or restore at a time: each picks the next generation. */
+  private readonly maintenance = new Mutex();
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -144,7 +148,7 @@ export class PersistenceService implements OnModuleInit, OnApplicationShutdown {
     if (base > 0) {
       const file = generationName('snapshot', base);
       const bytes = await readFile(join(dir, file));
-      this.storage.loadTables(parseSnapshot(bytes, file));
+      this.storage.loadTables(await parseSnapshot(bytes, file));
       this.snapshotBytes = bytes.length;
     }
     const journals = generations(JOURNAL).filter((generation) => generation >= base);
@@ -183,7 +187,7 @@ export class PersistenceService implements OnModuleInit, OnApplicationShutdown {
     const file = generationName('journal', generation);
     const path = join(options.dataDir, file);
     const bytes = await readFile(path);
-    const read = readEntries(bytes);
+    const read = await readEntriesPaced(bytes);
     let applied = 0;
     let damage = read.corruption ?? (last ? undefined : read.truncatedTail);
     for (const [index, entry] of read.entries.entries()) {
@@ -192,7 +196,8 @@ export class PersistenceService implements OnModuleInit, OnApplicationShutdown {
         break;
       }
       this.storage.applyLogged(entry);
-      applied++;
+      // Long replays give the event loop back now and then: liveness keeps answering.
+      if (++applied % 5000 === 0) await new Promise((resolve) => setImmediate(resolve));
     }
     if (damage !== undefined) {
       if (!options.repair) throw new DamagedFileError(file, damage.offset, damage.reason);
@@ -213,7 +218,10 @@ export class PersistenceService implements OnModuleInit, OnApplicationShutdown {
 
   /** Writes a snapshot of this instant and starts a fresh journal; writes continue meanwhile. */
   compact(): Promise<void> {
-    this.compacting ??= this.runCompaction().finally(() => (this.compacting = undefined));
+    this.assertServing();
+    this.compacting ??= this.maintenance
+      .runExclusive(() => this.runCompaction())
+      .finally(() => (this.compacting = undefined));
     return this.compacting;
   }
 
@@ -228,25 +236,37 @@ export class PersistenceService implements OnModuleInit, OnApplicationShutdown {
     );
   }
 
-  private async runCompaction(): Promise<void> {
-    const options = this.options;
-    const journal = this.journal;
-    if (options === undefined || journal === undefined) return;
+  /**
+   * Switches to the next journal (the generation advances then, so a failure later never makes
+   * two steps use one number), and runs `during` while writes are held.
+   */
+  private async switchJournal<T>(
+    during: () => T | Promise<T>,
+  ): Promise<{ value: T; next: number }> {
+    const options = this.options!;
+    const journal = this.journal!;
     const dir = options.dataDir;
-    const next = this.generation + 1;
-    const started = performance.now();
-    const tables = await this.storage.pointInTime(async () => {
+    let next = 0;
+    const value = await this.storage.exclusive(async () => {
+      next = this.generation + 1;
       await journal.rotate(join(dir, generationName('journal', next)), options.openJournalFile);
+      this.generation = next;
       // Writes acknowledged from now on live in the new file: its name must be durable first.
       await syncDirectory(dir);
+      return during();
     });
-    const previous = this.generation;
-    this.generation = next;
+    return { value, next };
+  }
+
+  private async runCompaction(): Promise<void> {
+    if (this.options === undefined || this.journal === undefined) return;
+    const started = performance.now();
+    const { value: tables, next } = await this.switchJournal(() => this.storage.copyTables());
     this.snapshotBytes = await writeSnapshotFile(
-      join(dir, generationName('snapshot', next)),
+      join(this.options.dataDir, generationName('snapshot', next)),
       tables,
     );
-    await this.removeGenerationsFrom(previous);
+    await this.removeGenerationsFrom(next - 1);
     this.logger.log(
       `Compacted: snapshot ${next} (${tables.length} tables, ${this.snapshotBytes} bytes) in ${Math.round(performance.now() - started)} ms`,
     );
@@ -257,40 +277,57 @@ export class PersistenceService implements OnModuleInit, OnApplicationShutdown {
    * sent; writes are held only while table references are copied.
    */
   async backup(): Promise<Readable> {
+    this.assertServing();
     const tables = await this.storage.pointInTime();
     return Readable.from(snapshotLines(tables), { objectMode: false });
   }
 
   /**
    * Replaces all data with a backup's, all or nothing. The data is checked and built aside
-   * first (nothing live changes if it is refused); then, with writes held, it is written as the
-   * next snapshot with a fresh journal (with DATA_DIR) and swapped in.
+   * first (nothing live changes if it is refused); then, with writes held, the built tables are
+   * written as the next snapshot with a fresh journal (with DATA_DIR) and swapped in.
    * @throws DatabaseError when the data breaks a rule a write would have to keep
    */
   async restore(data: readonly TableData[]): Promise<{ tables: number; records: number }> {
+    this.assertServing();
     const built = this.storage.buildTables(data);
-    const options = this.options;
-    await this.compacting?.catch(() => undefined);
-    await this.storage.exclusive(async () => {
-      const journal = this.journal;
-      if (options !== undefined && journal !== undefined) {
-        const dir = options.dataDir;
-        const next = this.generation + 1;
-        await journal.rotate(join(dir, generationName('journal', next)), options.openJournalFile);
-        await syncDirectory(dir);
-        this.snapshotBytes = await writeSnapshotFile(
-          join(dir, generationName('snapshot', next)),
-          data,
-        );
-        const previous = this.generation;
-        this.generation = next;
-        await this.removeGenerationsFrom(previous);
+    await this.maintenance.runExclusive(async () => {
+      this.assertServing();
+      if (this.options === undefined || this.journal === undefined) {
+        await this.storage.exclusive(() => this.storage.swapTables(built));
+        return;
       }
-      this.storage.swapTables(built);
+      const dir = this.options.dataDir;
+      // The snapshot is written from the tables as built (what is served), not from the upload.
+      const tables = [...built.values()].map((table) => ({
+        name: table.name,
+        indexes: table.listIndexes(),
+        records: [...table.values()],
+      }));
+      const { next } = await this.switchJournal(async () => {
+        this.snapshotBytes = await writeSnapshotFile(
+          join(dir, generationName('snapshot', this.generation)),
+          tables,
+        ).catch((error: NodeJS.ErrnoException) => {
+          throw error.code === 'ENOSPC'
+            ? new DiskFullError(generationName('snapshot', this.generation))
+            : new StorageUnavailableError(
+                `the restored data could not be saved (${error.code ?? error.message})`,
+              );
+        });
+        this.storage.swapTables(built);
+      });
+      await this.removeGenerationsFrom(next - 1);
     });
     const { tables, records } = this.storage.stats();
     this.logger.log(`Restored a backup: ${tables} tables, ${records} records`);
     return { tables, records };
+  }
+
+  /** @throws StorageUnavailableError while loading or shutting down */
+  private assertServing(): void {
+    const reason = this.storage.notReadyReason;
+    if (reason !== undefined) throw new StorageUnavailableError(reason);
   }
 
   /** Removes generation `from` and older ones, then syncs the directory. */

@@ -1,8 +1,8 @@
-import { open, rename } from 'node:fs/promises';
+import { open, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { StoredRecord } from '../record.types';
 import type { IndexInfo } from '../table';
-import { DamagedFileError, encodeEntry, readEntries } from './log-format';
+import { DamagedFileError, encodeEntry, readEntriesPaced } from './log-format';
 
 /** A table as a snapshot holds it: its indexes and its records in insertion order. */
 export interface TableData {
@@ -69,6 +69,7 @@ export async function writeSnapshotFile(
   const temporary = `${path}${TEMPORARY_SUFFIX}`;
   const file = await open(temporary, 'w');
   let bytes = 0;
+  let written = false;
   try {
     let chunk: Buffer[] = [];
     let chunkBytes = 0;
@@ -85,8 +86,11 @@ export async function writeSnapshotFile(
     if (chunkBytes > 0) await file.write(Buffer.concat(chunk));
     bytes += chunkBytes;
     await file.datasync();
+    written = true;
   } finally {
     await file.close();
+    // A failed write leaves no temporary file behind (it matters most when the disk is full).
+    if (!written) await unlink(temporary).catch(() => undefined);
   }
   await rename(temporary, path);
   await syncDirectory(join(path, '..'));
@@ -110,8 +114,8 @@ export async function syncDirectory(dir: string): Promise<void> {
  * complete, so a bad one is not a crash's leftover.
  * @throws DamagedFileError
  */
-export function parseSnapshot(bytes: Buffer, file: string): TableData[] {
-  const read = readEntries(bytes);
+export async function parseSnapshot(bytes: Buffer, file: string): Promise<TableData[]> {
+  const read = await readEntriesPaced(bytes);
   const damage = read.corruption ?? read.truncatedTail;
   if (damage !== undefined) throw new DamagedFileError(file, damage.offset, damage.reason);
   const fail = (index: number, reason: string): never => {
@@ -140,7 +144,9 @@ export function parseSnapshot(bytes: Buffer, file: string): TableData[] {
       case 'records': {
         const chunk = line.records;
         if (tables.length === 0 || !Array.isArray(chunk)) fail(i, 'records outside a table');
-        tables[tables.length - 1].records.push(...(chunk as StoredRecord[]));
+        // A loop, not push(...chunk): a huge line would overflow the call stack.
+        for (const record of chunk as StoredRecord[])
+          tables[tables.length - 1].records.push(record);
         records += (chunk as unknown[]).length;
         break;
       }
