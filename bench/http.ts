@@ -11,7 +11,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { machine, markdownTable, writeSection } from './results';
-import { argument, freePort } from './server';
+import { argument, autocannon, freePort, type Load, type LoadResult } from './server';
 
 const ROOT = join(__dirname, '..');
 const ADAPTERS = [
@@ -57,43 +57,7 @@ async function start(
   throw new Error(`${command} ${args.join(' ')} did not start`);
 }
 
-interface Load {
-  readonly url: string;
-  readonly method?: 'GET' | 'POST';
-  readonly body?: object;
-}
-
-function autocannon(
-  { url, method = 'GET', body }: Load,
-  duration: number,
-  connections: number,
-): { rps: number; p99: number; non2xx: number } {
-  const args = [
-    join(ROOT, 'node_modules', 'autocannon', 'autocannon.js'),
-    '--json',
-    '-c',
-    String(connections),
-    '-d',
-    String(duration),
-  ];
-  if (method === 'POST')
-    args.push('-m', 'POST', '-H', 'content-type=application/json', '-b', JSON.stringify(body));
-  const [cmd, argv] = pinned(1, process.execPath, [...args, url]);
-  const out = JSON.parse(
-    execFileSync(cmd, argv, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 }),
-  ) as {
-    requests: { average: number };
-    latency: { p99: number };
-    non2xx: number;
-  };
-  return { rps: out.requests.average, p99: out.latency.p99, non2xx: out.non2xx };
-}
-
-function measure(
-  load: Load,
-  duration: number,
-  connections: number,
-): { rps: number; p99: number; non2xx: number } {
+function measure(load: Load, duration: number, connections: number): LoadResult {
   autocannon(load, 2, connections);
   const rounds = [autocannon(load, duration, connections), autocannon(load, duration, connections)];
   return {
