@@ -1,6 +1,4 @@
 import type { INestApplication } from '@nestjs/common';
-import { ConfigService } from '@nestjs/config';
-import { Test } from '@nestjs/testing';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
@@ -21,20 +19,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
 import * as ts from 'typescript';
-import { AppModule } from '../src/app.module';
-import { APP_OPTIONS, configureApp } from '../src/app.setup';
-import { validateEnv } from '../src/config/env.validation';
-import {
-  DATABASE_OPTIONS,
-  type DatabaseModuleOptions,
-} from '../src/database/database.module-definition';
 import {
   openAppendFile,
   type JournalFile,
   type OpenJournalFile,
 } from '../src/database/persistence/file-journal';
 import { PersistenceService } from '../src/database/persistence/persistence.service';
-import { createHttpAdapter, initApp } from '../src/http-adapter';
 import { CapturingLogger, createTestApp, TEST_HTTP_ADAPTER } from './helpers/test-app';
 
 /**
@@ -485,31 +475,12 @@ function settle(
 
 // --- in process, with a journal file that simulates a power loss ---
 
-/**
- * The app as createTestApp builds it, with the journal opened through `openJournalFile`
- * (PersistenceOptions' seam), and loading only when `start` is true.
- */
-async function buildApp(
+/** The app as main.ts serves it (createTestApp), optionally not yet loaded or with a journal seam. */
+function buildApp(
   env: Record<string, string>,
-  { openJournalFile, start = true }: { openJournalFile?: OpenJournalFile; start?: boolean } = {},
+  options: { openJournalFile?: OpenJournalFile; start?: boolean } = {},
 ): Promise<INestApplication> {
-  const validated = validateEnv({ THROTTLE_LIMIT: '0', HTTP_ADAPTER: TEST_HTTP_ADAPTER, ...env });
-  const moduleRef = await Test.createTestingModule({ imports: [AppModule] })
-    .overrideProvider(ConfigService)
-    .useValue(new ConfigService(validated))
-    .compile();
-  const app = moduleRef.createNestApplication(createHttpAdapter(validated), {
-    ...APP_OPTIONS,
-    logger: false,
-  });
-  configureApp(app);
-  await initApp(app);
-  if (openJournalFile) {
-    const options = app.get<DatabaseModuleOptions>(DATABASE_OPTIONS);
-    Object.assign(options.persistence!, { openJournalFile });
-  }
-  if (start) await app.get(PersistenceService).start();
-  return app;
+  return createTestApp({ env, ...options });
 }
 
 /**
