@@ -54,8 +54,9 @@ async function bootstrap(): Promise<void> {
 /**
  * On SIGTERM or SIGINT: readiness fails and new requests to data are refused (503) at once,
  * requests in flight finish, the server closes, the journal is flushed and synced (Nest's
- * shutdown hooks), and the process exits 0; if that takes longer than SHUTDOWN_TIMEOUT_MS,
- * it exits 1 anyway.
+ * shutdown hooks), and the process exits 0. Requests still running at 90% of
+ * SHUTDOWN_TIMEOUT_MS are cut off: the journal is flushed and synced anyway and the process
+ * exits 0 in time. Only if even that fails or hangs does it exit 1 at the deadline.
  */
 function stopGracefully(app: INestApplication, timeoutMs: number): void {
   let stopping = false;
@@ -65,6 +66,27 @@ function stopGracefully(app: INestApplication, timeoutMs: number): void {
     const logger = new Logger('Shutdown');
     logger.log(`${signal}: finishing requests in flight, then saving and exiting`);
     app.get(StorageService).beginShutdown();
+    const exitAfterSaving = (why: string) => {
+      app
+        .get(PersistenceService)
+        .onApplicationShutdown()
+        .then(
+          () => process.exit(0),
+          (error: unknown) => {
+            logger.error(`${why}, and the journal could not be saved: ${String(error)}`);
+            process.exit(1);
+          },
+        );
+    };
+    setTimeout(
+      () => {
+        logger.warn(
+          `Requests still in flight after ${Math.floor(timeoutMs * 0.9)} ms (SHUTDOWN_TIMEOUT_MS): cutting them off`,
+        );
+        exitAfterSaving('Shutdown cut requests off');
+      },
+      Math.floor(timeoutMs * 0.9),
+    ).unref();
     setTimeout(() => {
       logger.error(`Shutdown took longer than ${timeoutMs} ms (SHUTDOWN_TIMEOUT_MS): exiting`);
       process.exit(1);
@@ -73,7 +95,7 @@ function stopGracefully(app: INestApplication, timeoutMs: number): void {
       () => process.exit(0),
       (error: unknown) => {
         logger.error(`Shutdown failed: ${String(error)}`);
-        process.exit(1);
+        exitAfterSaving('Shutdown failed');
       },
     );
   };

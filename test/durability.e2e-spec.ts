@@ -852,6 +852,36 @@ describe('Durability (DATA_DIR)', () => {
     }
   });
 
+  it('cuts off a request that outlives SHUTDOWN_TIMEOUT_MS, saves, and still exits 0 in time', async () => {
+    const dir = freshDir();
+    const server = await spawnServer(dir, { FSYNC: 'no', SHUTDOWN_TIMEOUT_MS: '1000' });
+    await waitReady(server);
+    expect((await send(server.base, 'POST', '/api/v1/data/kept', { id: 'k' }))?.status).toBe(201);
+    // An upload that never finishes keeps its request in flight.
+    const { request: rawRequest } = await import('node:http');
+    const stalled = rawRequest(`${server.base}/api/v1/admin/restore`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/octet-stream', 'content-length': '100000' },
+    });
+    stalled.on('error', () => undefined);
+    stalled.write('x'.repeat(10));
+    await sleep(100);
+    const signalled = Date.now();
+    server.child.kill('SIGTERM');
+    const exit = await server.exited;
+    const took = Date.now() - signalled;
+    stalled.destroy();
+    expect(exit).toEqual({ code: 0, signal: null });
+    // It ends although the upload never would (a generous bound: this is not a timing test).
+    expect(took).toBeLessThan(5000);
+    const again = await startServer(dir);
+    try {
+      expect((await fetchTable(again.base, 'kept')).map((r) => r.id)).toEqual(['k']);
+    } finally {
+      await kill(again);
+    }
+  });
+
   it('compacts under 20 concurrent writers without losing or changing a record', async () => {
     const dir = freshDir();
     const env = { DATA_DIR: dir, FSYNC: 'everysec', COMPACT_MIN_BYTES: '1kb', COMPACT_RATIO: '1' };

@@ -195,7 +195,7 @@ export class Env {
   @Min(1)
   COMPACT_MIN_BYTES = 64 * 1024 * 1024;
 
-  /** How long a graceful shutdown may take before the process exits anyway. @default 10000 */
+  /** How long a graceful shutdown may take: requests still running at 90% of it are cut off. @default 10000 */
   @IsInt()
   @Min(100)
   SHUTDOWN_TIMEOUT_MS = 10_000;
