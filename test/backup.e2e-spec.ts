@@ -190,40 +190,6 @@ describe('Backup and restore: /api/v1/admin', () => {
     expect(await everything(http)).toEqual(live);
   });
 
-  it('restores and compacts at the same time without losing either', async () => {
-    const backup = (await bytes(request(http).get('/api/v1/admin/backup')).expect(200))
-      .body as Buffer;
-    const { PersistenceService } = await import('../src/database/persistence/persistence.service');
-    const persistence = app.get(PersistenceService);
-    for (let round = 0; round < 5; round++) {
-      const writes = Array.from({ length: 5 }, (_, i) =>
-        request(http).post('/api/v1/data/side').send({ n: i }),
-      );
-      await Promise.all([
-        persistence.compact(),
-        request(http)
-          .post('/api/v1/admin/restore')
-          .set('Content-Type', BACKUP)
-          .send(backup)
-          .expect(200),
-        persistence.compact(),
-        ...writes,
-      ]);
-    }
-    await request(http)
-      .post('/api/v1/admin/restore')
-      .set('Content-Type', BACKUP)
-      .send(backup)
-      .expect(200);
-    const restored = await everything(http);
-    const files = readdirSync(dir).sort();
-    expect(files.filter((f) => f.startsWith('snapshot-'))).toHaveLength(1);
-    await app.close();
-    app = await createTestApp({ env: { DATA_DIR: dir } });
-    http = app.getHttpServer();
-    expect(await everything(http)).toEqual(restored);
-  });
-
   it('takes a backup equal to one point-in-time state while writes continue', async () => {
     let writing = true;
     let written = 0;
@@ -350,6 +316,60 @@ describe('Admin routes while loading', () => {
         .set('Content-Type', BACKUP)
         .send(Buffer.from('x'))
         .expect((res) => expect([400, 503]).toContain(res.status));
+    } finally {
+      await app.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('Restore racing compaction', () => {
+  it('keeps the restored data when a compaction starts while the restore waits for a write', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'memdb-race-'));
+    let slow = false;
+    // A journal whose writes can be made slow, to hold a write in flight at will.
+    const openJournalFile: OpenJournalFile = async (path) => {
+      const file = await openAppendFile(path);
+      return {
+        ...file,
+        writeSync: undefined,
+        write: async (buffer, offset, length) => {
+          if (slow) await new Promise((resolve) => setTimeout(resolve, 300));
+          return file.write(buffer, offset, length);
+        },
+      };
+    };
+    let app = await createTestApp({ env: { DATA_DIR: dir }, openJournalFile });
+    let http = app.getHttpServer();
+    try {
+      await request(http).post('/api/v1/data/t').send({ id: 'before' }).expect(201);
+      const backup = (await bytes(request(http).get('/api/v1/admin/backup')).expect(200))
+        .body as Buffer;
+      await request(http).post('/api/v1/data/t').send({ id: 'after-backup' }).expect(201);
+      const { PersistenceService } =
+        await import('../src/database/persistence/persistence.service');
+      slow = true;
+      const write = request(http).post('/api/v1/data/other').send({ id: 'slow' });
+      const writing = write.then((res) => res.status);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      // The restore waits for the slow write; a compaction starts meanwhile.
+      const restoring = request(http)
+        .post('/api/v1/admin/restore')
+        .set('Content-Type', BACKUP)
+        .send(backup)
+        .then((res) => res.status);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const compacting = app.get(PersistenceService).compact();
+      expect(await writing).toBe(201);
+      slow = false;
+      expect(await restoring).toBe(200);
+      await compacting;
+      const live = await everything(http);
+      expect((live as { t: Rec[] }).t.map((r) => r.id)).toEqual(['before']);
+      await app.close();
+      app = await createTestApp({ env: { DATA_DIR: dir } });
+      http = app.getHttpServer();
+      expect(await everything(http)).toEqual(live);
     } finally {
       await app.close();
       rmSync(dir, { recursive: true, force: true });
