@@ -253,13 +253,7 @@ export class StorageService implements OnModuleInit, OnModuleDestroy {
 
   /** The tables as they are now (call within `exclusive` for a consistent copy). */
   copyTables(): TableData[] {
-    return [...this.tables.values()]
-      .filter((table) => table.exists)
-      .map((table) => ({
-        name: table.name,
-        indexes: table.listIndexes(),
-        records: [...table.values()],
-      }));
+    return [...this.tables.values()].filter((table) => table.exists).map(dataOf);
   }
 
   /** Whether writes are refused because the heap is over its budget. */
@@ -617,6 +611,11 @@ function isTimestamp(value: unknown): boolean {
     /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/.test(value) &&
     !Number.isNaN(Date.parse(value))
   );
+}
+
+/** A table as snapshots hold it: its indexes and its records' references, in order. */
+export function dataOf(table: Table): TableData {
+  return { name: table.name, indexes: table.listIndexes(), records: [...table.values()] };
 }
 
 function infoOf(table: Table): TableInfo {

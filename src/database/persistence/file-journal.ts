@@ -71,7 +71,7 @@ export class FileJournal implements Journal {
   failure: Error | undefined;
 
   private constructor(
-    readonly path: string,
+    private path: string,
     private file: JournalFile,
     private size: number,
     private readonly mode: FsyncMode,
@@ -145,7 +145,7 @@ export class FileJournal implements Journal {
     const previous = this.file;
     const unsynced = this.syncedSize < this.size;
     this.file = next;
-    (this as { path: string }).path = path;
+    this.path = path;
     this.size = size;
     this.syncedSize = size;
     this.retiring = (async () => {

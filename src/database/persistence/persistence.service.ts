@@ -9,7 +9,7 @@ import { mkdir, readdir, readFile, truncate, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { DATABASE_OPTIONS, type DatabaseModuleOptions } from '../database.module-definition';
-import { StorageService } from '../storage.service';
+import { dataOf, StorageService } from '../storage.service';
 import type { Change } from './change';
 import { FileJournal, type FsyncMode, type OpenJournalFile, openAppendFile } from './file-journal';
 import { DamagedFileError, readEntries, readEntriesPaced } from './log-format';
@@ -299,11 +299,7 @@ export class PersistenceService implements OnModuleInit, OnApplicationShutdown {
       }
       const dir = this.options.dataDir;
       // The snapshot is written from the tables as built (what is served), not from the upload.
-      const tables = [...built.values()].map((table) => ({
-        name: table.name,
-        indexes: table.listIndexes(),
-        records: [...table.values()],
-      }));
+      const tables = [...built.values()].map(dataOf);
       const { next } = await this.switchJournal(async () => {
         this.snapshotBytes = await writeSnapshotFile(
           join(dir, generationName('snapshot', this.generation)),
