@@ -25,7 +25,8 @@ export type DatabaseErrorCode =
   | 'DISK_FULL'
   | 'STORAGE_UNAVAILABLE'
   | 'RESULT_TOO_LARGE'
-  | 'LOCK_TIMEOUT';
+  | 'LOCK_TIMEOUT'
+  | 'SNAPSHOT_TOO_OLD';
 
 /** Base of every storage failure. Knows nothing of HTTP. */
 export abstract class DatabaseError extends Error {
@@ -210,5 +211,19 @@ export class StorageUnavailableError extends DatabaseError {
 
   constructor(reason: string) {
     super(`Writes are unavailable: ${reason}. Reads still work`);
+  }
+}
+
+/**
+ * A read was ended to bound memory: the superseded record versions kept alive for open reads
+ * passed SNAPSHOT_MAX_MB, and this read was the oldest. Retrying reads the current state.
+ */
+export class SnapshotTooOldError extends DatabaseError {
+  readonly code = 'SNAPSHOT_TOO_OLD';
+
+  constructor(limitBytes: number) {
+    super(
+      `This read was ended: the record versions kept alive for open reads passed ${Math.round(limitBytes / 1048576)} MiB (SNAPSHOT_MAX_MB) and it was the oldest open read. Retry it`,
+    );
   }
 }

@@ -12,6 +12,11 @@ export interface DatabaseModuleOptions {
   readonly maxHeapBytes?: number;
   /** Most rows a query may hold at once (sorted pages, join pages). @default 100000 */
   readonly maxResultRows?: number;
+  /**
+   * Most bytes of superseded record versions kept alive for open reads (SNAPSHOT_MAX_MB); past
+   * it the oldest open read is ended. @default 256 MiB
+   */
+  readonly snapshotMaxBytes?: number;
   /** Keep the data on disk (DATA_DIR); unset: memory only. */
   readonly persistence?: PersistenceOptions;
 }

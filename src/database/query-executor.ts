@@ -29,7 +29,7 @@ import type { JoinQuery, ListQuery, PagingParams } from './query/query-params';
 import { compileKeyCompare, compileKeyOf, type RowKey, type SortKey } from './query/sort';
 import { PAUSE, Yielder, type LazyRows } from './query/yielder';
 import type { StoredRecord } from './record.types';
-import type { Table } from './table';
+import type { TableView } from './table';
 
 /** One page of a list or join, with how it was answered. */
 export interface QueryResult<T> {
@@ -64,7 +64,9 @@ const LAST_SEQ = Number.MAX_SAFE_INTEGER;
  * index when one fits (the smallest candidate set wins); the whole filter is still checked on
  * the candidates, so index-backed answers equal scanned ones.
  */
-export function selectRows(table: Table, filter: Predicate | undefined): Selection {
+export function selectRows(view: TableView, filter: Predicate | undefined): Selection {
+  // Index and key lookups are made now, as the read starts, when the live table is the snapshot.
+  const { table } = view;
   const test = filter === undefined ? undefined : compilePredicate(filter);
   let best: { ids: string[]; plan: string } | undefined;
   for (const { path, values } of indexableConditions(filter)) {
@@ -84,12 +86,7 @@ export function selectRows(table: Table, filter: Predicate | undefined): Selecti
   }
   if (best === undefined) {
     // Re-iterable: a join may walk a side twice (keys first when it is the smaller side).
-    return {
-      rows: { [Symbol.iterator]: () => table.values() },
-      test,
-      size: table.size,
-      plan: 'scan',
-    };
+    return { rows: view, test, size: view.size, plan: 'scan' };
   }
   const records: StoredRecord[] = [];
   for (const id of new Set(best.ids)) {
@@ -117,6 +114,8 @@ export interface QueryStream<T> {
   readonly plan: string;
   /** Paces the reading of the rows, shared with whoever serializes them. */
   readonly yielder: Yielder;
+  /** Ends the read early (a client gone); idempotent. */
+  readonly close?: () => void;
 }
 
 /** How a list is ordered and where it starts: default order by sequence, or an explicit sort. */
@@ -133,7 +132,7 @@ type ListOrder =
       readonly after?: RowKey;
     };
 
-function listOrder(table: Table, query: ListQuery, print: () => string): ListOrder {
+function listOrder(view: TableView, query: ListQuery, print: () => string): ListOrder {
   if (query.sort.length === 0) {
     const position =
       query.cursor === undefined
@@ -141,7 +140,7 @@ function listOrder(table: Table, query: ListQuery, print: () => string): ListOrd
         : decodeCursor(query.cursor, print(), { kind: 'seq', length: 1, refLength: 1 });
     return {
       sorted: false,
-      keyOf: (record) => [table.seqOf(record.id)],
+      keyOf: (record) => [view.seqOf(record)],
       after:
         position === undefined ? undefined : (positionKey(position, () => undefined) as number[]),
     };
@@ -160,13 +159,13 @@ function listOrder(table: Table, query: ListQuery, print: () => string): ListOrd
       position === undefined
         ? undefined
         : (positionKey(position, ([id]) => {
-            const record = id === null ? undefined : table.get(id);
+            const record = id === null ? undefined : view.table.get(id);
             return record === undefined ? undefined : keyOf(record);
           }) as RowKey),
   };
 }
 
-function listFingerprint(table: Table, query: ListQuery): () => string {
+function listFingerprint({ table }: TableView, query: ListQuery): () => string {
   return lazyFingerprint({
     table: table.name,
     epoch: table.epoch,
@@ -177,7 +176,7 @@ function listFingerprint(table: Table, query: ListQuery): () => string {
 
 /** A page of a table's records: filtered, ordered, paged and projected. */
 export async function executeList(
-  table: Table,
+  table: TableView,
   query: ListQuery,
   limits: QueryLimits,
 ): Promise<QueryResult<unknown>> {
@@ -213,7 +212,7 @@ export async function executeList(
  * lazily in default order. An explicit sort holds the matches (at most MAX_RESULT_ROWS).
  */
 export async function streamList(
-  table: Table,
+  table: TableView,
   query: ListQuery,
   limits: QueryLimits,
 ): Promise<QueryStream<unknown>> {
@@ -270,14 +269,15 @@ interface PreparedJoin {
 }
 
 async function prepareJoin(
-  leftTable: Table,
-  rightTable: Table,
+  leftTable: TableView,
+  rightTable: TableView,
   keys: JoinKeys,
   query: JoinQuery,
 ): Promise<PreparedJoin> {
   const yielder = new Yielder();
   const left = selectRows(leftTable, query.filters.left);
-  const rightIndex = query.type === 'right' ? undefined : rightTable.index(keys.rightKey.join('.'));
+  const rightIndex =
+    query.type === 'right' ? undefined : rightTable.table.index(keys.rightKey.join('.'));
   // With an index on the right key, matches come from the index and the right side is never
   // scanned, unless the join needs all of it anyway (full joins list its unmatched records).
   const probeRight = rightIndex !== undefined && query.type !== 'full';
@@ -286,20 +286,27 @@ async function prepareJoin(
     query.filters.right === undefined ? undefined : compilePredicate(query.filters.right);
   // Probed keys are remembered: a key shared by many left records is filtered and ordered once.
   const probed = new Map<Scalar, StoredRecord[]>();
+  // Once the right table changes, its index no longer describes the snapshot: the remaining
+  // probes use a hash table of the snapshot's right side, built at that moment.
+  let snapshotHash: Map<Scalar, StoredRecord[]> | undefined;
   const rightLookup =
     !probeRight || rightIndex === undefined
       ? undefined
       : (key: Scalar): StoredRecord[] | undefined => {
           const known = probed.get(key);
           if (known !== undefined) return known;
+          if (!rightTable.unchanged) {
+            snapshotHash ??= hashOf(rightTable, rightIndex.keyOf.bind(rightIndex), rightTest);
+            return snapshotHash.get(key);
+          }
           const records: StoredRecord[] = [];
           for (const id of rightIndex.lookup(key) ?? []) {
-            const record = rightTable.get(id);
+            const record = rightTable.table.get(id);
             if (record !== undefined && (rightTest === undefined || rightTest(record)))
               records.push(record);
           }
           if (records.length > 1)
-            records.sort((a, b) => rightTable.seqOf(a.id) - rightTable.seqOf(b.id));
+            records.sort((a, b) => rightTable.table.seqOf(a.id) - rightTable.table.seqOf(b.id));
           probed.set(key, records);
           return records;
         };
@@ -328,9 +335,9 @@ async function prepareJoin(
   const shape: GroupShape<Group, Row> = {
     size: (group) => group.matches?.length ?? 1,
     keyOf: (group, index) => {
-      const anchor = group.left === null ? LAST_SEQ : anchorTable.seqOf(group.left.id);
+      const anchor = group.left === null ? LAST_SEQ : anchorTable.seqOf(group.left);
       if (anchorsOnly) return [anchor];
-      return [anchor, group.matches === null ? -1 : matchTable.seqOf(group.matches[index].id)];
+      return [anchor, group.matches === null ? -1 : matchTable.seqOf(group.matches[index])];
     },
     rowAt: (group, index) => {
       if (anchorsOnly) return { left: group.left };
@@ -339,9 +346,9 @@ async function prepareJoin(
     },
   };
   const print = lazyFingerprint({
-    left: leftTable.name,
-    right: rightTable.name,
-    epochs: [leftTable.epoch, rightTable.epoch],
+    left: leftTable.table.name,
+    right: rightTable.table.name,
+    epochs: [leftTable.table.epoch, rightTable.table.epoch],
     keys,
     type: query.type,
     filters: query.filters,
@@ -374,9 +381,9 @@ async function prepareJoin(
         position === undefined
           ? undefined
           : (positionKey(position, ([leftId, rightId]) => {
-              const left = leftId === null ? null : leftTable.get(leftId);
+              const left = leftId === null ? null : leftTable.table.get(leftId);
               const right =
-                rightId === null || rightId === undefined ? null : rightTable.get(rightId);
+                rightId === null || rightId === undefined ? null : rightTable.table.get(rightId);
               if (left === undefined || right === undefined) return undefined;
               return keyOf(anchorsOnly ? { left } : { left, right });
             }) as RowKey),
@@ -440,8 +447,8 @@ async function groupsToSort(
 
 /** A page of the join of two tables; see hashJoin for the row order. */
 export async function executeJoin(
-  leftTable: Table,
-  rightTable: Table,
+  leftTable: TableView,
+  rightTable: TableView,
   keys: JoinKeys,
   query: JoinQuery,
   limits: QueryLimits,
@@ -481,8 +488,8 @@ export async function executeJoin(
  * sort holds the rows (at most MAX_RESULT_ROWS).
  */
 export async function streamJoin(
-  leftTable: Table,
-  rightTable: Table,
+  leftTable: TableView,
+  rightTable: TableView,
   keys: JoinKeys,
   query: JoinQuery,
   limits: QueryLimits,
@@ -522,6 +529,23 @@ function* rowsOf<G, T>(groups: Iterable<G>, shape: GroupShape<G, T>): Generator<
     const size = shape.size(group);
     for (let i = 0; i < size; i++) yield shape.rowAt(group, i);
   }
+}
+
+/** The records of a snapshot that pass `test`, by their key, in insertion order. */
+function hashOf(
+  view: TableView,
+  keyOf: (record: StoredRecord) => Scalar | undefined,
+  test: ((record: StoredRecord) => boolean) | undefined,
+): Map<Scalar, StoredRecord[]> {
+  const byKey = new Map<Scalar, StoredRecord[]>();
+  for (const record of view) {
+    const key = keyOf(record);
+    if (key === undefined || (test !== undefined && !test(record))) continue;
+    const bucket = byKey.get(key);
+    if (bucket === undefined) byKey.set(key, [record]);
+    else bucket.push(record);
+  }
+  return byKey;
 }
 
 /**

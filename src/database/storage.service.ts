@@ -32,6 +32,8 @@ import type { Change, Journal } from './persistence/change';
 import type { TableData } from './persistence/snapshot';
 import { WriteGate } from './persistence/write-gate';
 import { Table, type IndexInfo } from './table';
+import { type PAUSE, type LazyRows } from './query/yielder';
+import { Versions, type ReadSnapshot } from './versions';
 
 export interface TableInfo {
   readonly name: string;
@@ -58,6 +60,7 @@ export interface StorageStats {
 
 const DEFAULT_LOCK_TIMEOUT_MS = 5000;
 const DEFAULT_MAX_RESULT_ROWS = 100_000;
+const DEFAULT_SNAPSHOT_MAX_BYTES = 256 * 1024 * 1024;
 /** Most field errors reported for one bulk write. */
 const BULK_ERRORS_MAX = 100;
 const RETRY = Symbol('retry');
@@ -77,6 +80,8 @@ export class StorageService implements OnModuleInit, OnModuleDestroy {
   /** Where writes are logged before they are applied; none without DATA_DIR. */
   private journal: Journal | undefined;
   private readonly gate = new WriteGate();
+  /** Write versions and open reads: every read sees the state as of its start. */
+  private readonly versions: Versions;
 
   constructor(@Inject(DATABASE_OPTIONS) options: DatabaseModuleOptions) {
     this.lockTimeoutMs = options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
@@ -85,6 +90,7 @@ export class StorageService implements OnModuleInit, OnModuleDestroy {
     this.memory =
       options.maxHeapBytes === undefined ? undefined : new MemoryBudget(options.maxHeapBytes);
     this.limits = { maxResultRows: options.maxResultRows ?? DEFAULT_MAX_RESULT_ROWS };
+    this.versions = new Versions(options.snapshotMaxBytes ?? DEFAULT_SNAPSHOT_MAX_BYTES);
   }
 
   onModuleInit(): void {
@@ -148,7 +154,7 @@ export class StorageService implements OnModuleInit, OnModuleDestroy {
     for (const { name, indexes, records } of data) {
       assertTableName(name);
       if (built.has(name)) throw new TableExistsError(name);
-      const table = new Table(name, this.lockTimeoutMs);
+      const table = new Table(name, this.lockTimeoutMs, this.versions);
       const validator = this.schemas.get(name);
       records.forEach((record, index) => {
         const problems: FieldError[] = [];
@@ -202,7 +208,7 @@ export class StorageService implements OnModuleInit, OnModuleDestroy {
   loadTables(data: readonly TableData[]): void {
     this.tables.clear();
     for (const { name, indexes, records } of data) {
-      const table = new Table(name, this.lockTimeoutMs);
+      const table = new Table(name, this.lockTimeoutMs, this.versions);
       for (const { field, unique } of indexes)
         table.createIndex(field, parseFieldPath(field, 'field'), unique);
       table.restore(records);
@@ -219,7 +225,7 @@ export class StorageService implements OnModuleInit, OnModuleDestroy {
       case 'createTable': {
         let table = existing;
         if (table === undefined) {
-          table = new Table(change.table, this.lockTimeoutMs);
+          table = new Table(change.table, this.lockTimeoutMs, this.versions);
           this.tables.set(change.table, table);
         }
         if (change.op === 'put') table.restore(change.records);
@@ -348,16 +354,22 @@ export class StorageService implements OnModuleInit, OnModuleDestroy {
   }
 
   /**
-   * A page of records: filtered, sorted, paged, projected.
-   * @throws TableNotFoundError, QueryError, ResultTooLargeError
+   * A page of records: filtered, sorted, paged, projected, as of the moment it was asked for.
+   * @throws TableNotFoundError, QueryError, ResultTooLargeError, SnapshotTooOldError
    */
   async list(table: string, query: ListQuery): Promise<QueryResult<unknown>> {
-    return executeList(this.existingTable(table), query, this.limits);
+    const found = this.existingTable(table);
+    return this.reading((snapshot) => executeList(found.view(snapshot), query, this.limits));
   }
 
-  /** The whole list (`limit=all`), its rows read as they are consumed. @throws as list */
+  /**
+   * The whole list (`limit=all`), its rows read as they are consumed, all from the state of the
+   * moment it was asked for. The caller must `close` the stream if it stops reading early.
+   * @throws as list
+   */
   async listAll(table: string, query: ListQuery): Promise<QueryStream<unknown>> {
-    return streamList(this.existingTable(table), query, this.limits);
+    const found = this.existingTable(table);
+    return this.streaming((snapshot) => streamList(found.view(snapshot), query, this.limits));
   }
 
   /**
@@ -424,23 +436,64 @@ export class StorageService implements OnModuleInit, OnModuleDestroy {
     );
   }
 
-  /** A page of the join of two tables. @throws TableNotFoundError, QueryError, ResultTooLargeError */
+  /**
+   * A page of the join of two tables, both as of the moment it was asked for.
+   * @throws TableNotFoundError, QueryError, ResultTooLargeError, SnapshotTooOldError
+   */
   async join(tables: JoinTables, query: JoinQuery): Promise<QueryResult<unknown>> {
     const left = this.existingTable(tables.left);
     const right = this.existingTable(tables.right);
     const keys = { leftKey: tables.leftKey, rightKey: tables.rightKey };
-    return executeJoin(left, right, keys, query, this.limits);
+    return this.reading((snapshot) =>
+      executeJoin(left.view(snapshot), right.view(snapshot), keys, query, this.limits),
+    );
   }
 
-  /** The whole join (`limit=all`), its rows read as they are consumed. @throws as join */
+  /** The whole join (`limit=all`), read as it is consumed; see listAll. @throws as join */
   async joinAll(tables: JoinTables, query: JoinQuery): Promise<QueryStream<unknown>> {
     const left = this.existingTable(tables.left);
     const right = this.existingTable(tables.right);
     const keys = { leftKey: tables.leftKey, rightKey: tables.rightKey };
-    return streamJoin(left, right, keys, query, this.limits);
+    return this.streaming((snapshot) =>
+      streamJoin(left.view(snapshot), right.view(snapshot), keys, query, this.limits),
+    );
+  }
+
+  /** Open reads and the old record versions kept for them (for health and tests). */
+  get snapshots(): { readonly open: number; readonly keptBytes: number } {
+    return { open: this.versions.openReads, keptBytes: this.versions.keptBytes };
   }
 
   // --- internals ---
+
+  /** Runs a read on a snapshot taken now, closed when the read ends. */
+  private async reading<T>(read: (snapshot: ReadSnapshot) => Promise<T>): Promise<T> {
+    const snapshot = this.versions.openSnapshot();
+    try {
+      return await read(snapshot);
+    } finally {
+      this.versions.close(snapshot);
+    }
+  }
+
+  /**
+   * Prepares a streamed read on a snapshot taken now, which stays open until its rows are
+   * read to the end or the stream is closed; a read ended to bound memory throws
+   * SnapshotTooOldError from its rows.
+   */
+  private async streaming<T>(
+    prepare: (snapshot: ReadSnapshot) => Promise<QueryStream<T>>,
+  ): Promise<QueryStream<T>> {
+    const snapshot = this.versions.openSnapshot();
+    const close = () => this.versions.close(snapshot);
+    try {
+      const stream = await prepare(snapshot);
+      return { ...stream, rows: checkedRows(stream.rows, snapshot, close), close };
+    } catch (error) {
+      close();
+      throw error;
+    }
+  }
 
   private async insert(
     table: string,
@@ -544,7 +597,7 @@ export class StorageService implements OnModuleInit, OnModuleDestroy {
     for (;;) {
       let table = this.tables.get(name);
       if (table === undefined) {
-        table = new Table(name, this.lockTimeoutMs);
+        table = new Table(name, this.lockTimeoutMs, this.versions);
         this.tables.set(name, table);
       }
       const target = table;
@@ -588,6 +641,25 @@ export class StorageService implements OnModuleInit, OnModuleDestroy {
     if (validator === undefined) return;
     const errors = validator(fields);
     if (errors.length > 0) throw new RecordValidationError(table, errors);
+  }
+}
+
+/**
+ * A stream's rows, stopped as soon as its snapshot is ended (even between rows already
+ * gathered), and its snapshot closed once they are read through or abandoned.
+ */
+function* checkedRows<T>(
+  rows: LazyRows<T>,
+  snapshot: ReadSnapshot,
+  close: () => void,
+): Generator<T | typeof PAUSE> {
+  try {
+    for (const row of rows) {
+      snapshot.check();
+      yield row;
+    }
+  } finally {
+    close();
   }
 }
 

@@ -11,6 +11,18 @@ import {
 import { HashIndex, type Scalar } from './hash-index';
 import type { FieldPath } from './query/field-path';
 import type { StoredRecord } from './record.types';
+import {
+  estimateBytes,
+  valueAt,
+  type OldVersion,
+  type ReadSnapshot,
+  type Slot,
+  type VersionedTable,
+  Versions,
+} from './versions';
+
+/** Fewest deleted slots that make a compaction worth it. */
+const COMPACT_MIN = 1024;
 
 export interface IndexInfo {
   readonly field: string;
@@ -20,16 +32,26 @@ export interface IndexInfo {
 /**
  * One table: records by id in insertion order, a sequence number per record (its place in
  * that order, for keyset cursors), hash indexes, and the lock that serialises writes.
- * Reads take no lock: a write replaces whole records, so a reader sees a record before or
- * after a write, never half of one. Every write checks all its constraints before it changes
- * anything, so a failed write changes nothing.
+ * Reads take no lock and see one state: `view(snapshot)` reads the table as it was at the
+ * snapshot's version however long the read runs, from the slots' version chains (see
+ * Versions). Every write checks all its constraints before it changes anything, so a failed
+ * write changes nothing.
  */
-export class Table {
-  private readonly records = new Map<string, StoredRecord>();
-  private readonly seqs = new Map<string, number>();
+export class Table implements VersionedTable {
+  /** Slots of the records that exist now, by id. */
+  private readonly live = new Map<string, Slot>();
+  /** Every slot in sequence order, including deleted ones that an open read may still see. */
+  private slots: Slot[] = [];
+  /** Slots with old values kept for open reads. */
+  private readonly kept = new Set<Slot>();
+  /** Deleted slots still in `slots`, and how many make a compaction worth it. */
+  private dead = 0;
+  private compactAt = COMPACT_MIN;
   private readonly indexes = new Map<string, HashIndex>();
   private readonly lock: MutexInterface;
   private nextSeq = 0;
+  /** Version of the last write to this table's records. */
+  private lastWrite = 0;
   /** False until created explicitly or by its first record. */
   private materialised = false;
   /** Set once the table is dropped: writers that waited for its lock must not write to it. */
@@ -40,6 +62,7 @@ export class Table {
   constructor(
     readonly name: string,
     lockTimeoutMs: number,
+    private readonly versions: Versions = new Versions(),
   ) {
     this.lock = withTimeout(new Mutex(), lockTimeoutMs, new LockTimeoutError(name, lockTimeoutMs));
   }
@@ -49,7 +72,7 @@ export class Table {
   }
 
   get size(): number {
-    return this.records.size;
+    return this.live.size;
   }
 
   get isLocked(): boolean {
@@ -70,28 +93,46 @@ export class Table {
   }
 
   get(id: string): StoredRecord | undefined {
-    return this.records.get(id);
+    return this.live.get(id)?.record ?? undefined;
   }
 
   /** @throws RecordNotFoundError */
   getOrThrow(id: string): StoredRecord {
-    const record = this.records.get(id);
+    const record = this.get(id);
     if (record === undefined) throw new RecordNotFoundError(this.name, id);
     return record;
   }
 
-  /** Position in insertion order; -1 when absent. */
+  /** Position in insertion order of a record that exists now; -1 when absent. */
   seqOf(id: string): number {
-    return this.seqs.get(id) ?? -1;
+    return this.live.get(id)?.seq ?? -1;
   }
 
-  values(): IterableIterator<StoredRecord> {
-    return this.records.values();
+  /** The records as they are now, in insertion order. */
+  *values(): IterableIterator<StoredRecord> {
+    for (const slot of this.slots) if (slot.record !== null) yield slot.record;
   }
 
-  /** @throws DuplicateRecordError, UniqueViolationError */
-  insert(record: StoredRecord): void {
-    this.insertAll([record], false);
+  /** The table as of `snapshot`, for a read of any length. O(1). */
+  view(snapshot: ReadSnapshot): TableView {
+    return new TableView(this, snapshot, this.slots, this.live.size);
+  }
+
+  /** Whether no write has changed a record since `snapshot` (what is live is what it sees). */
+  unchangedSince(snapshot: ReadSnapshot): boolean {
+    return this.lastWrite <= snapshot.version;
+  }
+
+  /**
+   * The sequence number of a record that is or was in this table (a snapshot's); -1 when it is
+   * neither current nor among the old values kept for open reads.
+   */
+  seqHolding(record: StoredRecord): number {
+    const slot = this.live.get(record.id);
+    if (slot !== undefined && (slot.record === record || holds(slot, record))) return slot.seq;
+    // Deleted since (its id may have come back in a new slot): look among the kept values.
+    for (const kept of this.kept) if (holds(kept, record)) return kept.seq;
+    return -1;
   }
 
   /**
@@ -111,7 +152,7 @@ export class Table {
     const batchIds = new Set<string>();
     const duplicates: number[] = [];
     records.forEach((record, index) => {
-      if (this.records.has(record.id) || batchIds.has(record.id)) duplicates.push(index);
+      if (this.live.has(record.id) || batchIds.has(record.id)) duplicates.push(index);
       batchIds.add(record.id);
     });
     if (duplicates.length > 0) {
@@ -137,15 +178,10 @@ export class Table {
       }
     }
     return () => {
-      for (const record of records) this.add(record);
+      const version = this.written();
+      for (const record of records) this.add(record, version);
       this.materialised = true;
     };
-  }
-
-  private add(record: StoredRecord): void {
-    this.records.set(record.id, record);
-    this.seqs.set(record.id, this.nextSeq++);
-    for (const index of this.indexes.values()) index.add(record);
   }
 
   /**
@@ -153,30 +189,26 @@ export class Table {
    * replaced in place, a new one appended.
    */
   restore(records: readonly StoredRecord[]): void {
+    const version = this.written();
     for (const record of records) {
-      const previous = this.records.get(record.id);
-      if (previous === undefined) {
-        this.add(record);
+      const slot = this.live.get(record.id);
+      if (slot === undefined) {
+        this.add(record, version);
       } else {
         for (const index of this.indexes.values()) {
-          index.remove(previous);
+          index.remove(slot.record!);
           index.add(record);
         }
-        this.records.set(record.id, record);
+        this.supersede(slot, record, version);
       }
     }
     this.materialised = true;
   }
 
   /**
-   * Replaces an existing record, keeping its position.
-   * @throws UniqueViolationError
+   * Checks the replacement of an existing record (it keeps its position) and returns the step
+   * that makes it. @throws RecordNotFoundError, UniqueViolationError
    */
-  replace(record: StoredRecord): void {
-    this.prepareReplace(record)();
-  }
-
-  /** Checks a replacement and returns the step that makes it. @throws as replace */
   prepareReplace(record: StoredRecord): () => void {
     const previous = this.getOrThrow(record.id);
     for (const index of this.indexes.values()) {
@@ -188,7 +220,7 @@ export class Table {
         index.remove(previous);
         index.add(record);
       }
-      this.records.set(record.id, record);
+      this.supersede(this.live.get(record.id)!, record, this.written());
     };
   }
 
@@ -202,9 +234,78 @@ export class Table {
     const previous = this.getOrThrow(id);
     return () => {
       for (const index of this.indexes.values()) index.remove(previous);
-      this.records.delete(id);
-      this.seqs.delete(id);
+      const slot = this.live.get(id)!;
+      this.live.delete(id);
+      this.supersede(slot, null, this.written());
+      if (++this.dead > this.compactAt) this.compact(this.versions.oldestOpen);
     };
+  }
+
+  /** Drops old values no read at `oldest` or later can see; returns the bytes freed. */
+  prune(oldest: number): number {
+    let freed = 0;
+    for (const slot of this.kept) {
+      // An old value is seen by reads from its `since` until the `since` of the newer one.
+      let newer: Slot | OldVersion = slot;
+      while (newer.prev !== undefined) {
+        if (newer.since <= oldest) {
+          for (let old: OldVersion | undefined = newer.prev; old !== undefined; old = old.prev)
+            freed += old.bytes;
+          newer.prev = undefined;
+          break;
+        }
+        newer = newer.prev;
+      }
+      if (slot.prev === undefined) this.kept.delete(slot);
+    }
+    if (this.dead > this.compactAt) this.compact(oldest);
+    return freed;
+  }
+
+  private written(): number {
+    this.lastWrite = this.versions.next();
+    return this.lastWrite;
+  }
+
+  private add(record: StoredRecord, version: number): void {
+    const slot: Slot = { seq: this.nextSeq++, record, since: version, prev: undefined };
+    this.live.set(record.id, slot);
+    this.slots.push(slot);
+    for (const index of this.indexes.values()) index.add(record);
+  }
+
+  /** Gives `slot` its next value, keeping the old one while an open read can see it. */
+  private supersede(slot: Slot, next: StoredRecord | null, version: number): void {
+    const old = slot.record;
+    let bytes = 0;
+    if (this.versions.mustKeep(slot.since)) {
+      bytes = estimateBytes(old);
+      slot.prev = { record: old, since: slot.since, bytes, prev: slot.prev };
+      this.kept.add(slot);
+    }
+    slot.record = next;
+    slot.since = version;
+    if (bytes > 0) this.versions.keep(this, bytes);
+  }
+
+  /**
+   * Removes deleted slots that no open read can see (a new array: reads in progress keep the
+   * one they started on). Runs once deletions since the last one reach half the table, so its
+   * cost is O(1) per deletion, amortised.
+   */
+  private compact(oldest: number): void {
+    const slots: Slot[] = [];
+    let dead = 0;
+    for (const slot of this.slots) {
+      if (slot.record === null) {
+        if (slot.prev === undefined && slot.since <= oldest) continue;
+        dead++;
+      }
+      slots.push(slot);
+    }
+    this.slots = slots;
+    this.dead = dead;
+    this.compactAt = dead + Math.max(COMPACT_MIN, this.live.size >>> 1);
   }
 
   listIndexes(): IndexInfo[] {
@@ -230,7 +331,7 @@ export class Table {
   prepareIndex(field: string, path: FieldPath, unique: boolean): () => IndexInfo {
     if (this.indexes.has(field) || field === 'id') throw new IndexExistsError(this.name, field);
     const index = new HashIndex(field, path, unique);
-    for (const record of this.records.values()) {
+    for (const record of this.values()) {
       const key = index.conflict(record);
       if (key !== undefined) throw new UniqueViolationError(this.name, field, key);
       index.add(record);
@@ -252,5 +353,83 @@ export class Table {
     return () => {
       this.indexes.delete(field);
     };
+  }
+}
+
+function holds(slot: Slot, record: StoredRecord): boolean {
+  for (let old = slot.prev; old !== undefined; old = old.prev)
+    if (old.record === record) return true;
+  return false;
+}
+
+/**
+ * A table as one read sees it: the records of its snapshot, in insertion order, however the
+ * table changes meanwhile. Iterating it checks that the read has not been ended.
+ */
+export class TableView implements Iterable<StoredRecord> {
+  constructor(
+    readonly table: Table,
+    readonly snapshot: ReadSnapshot,
+    private readonly slots: readonly Slot[],
+    /** Records in the snapshot. */
+    readonly size: number,
+    private readonly length = slots.length,
+  ) {}
+
+  [Symbol.iterator](): Iterator<StoredRecord> {
+    return new SlotScan(this.slots, this.length, this.snapshot);
+  }
+
+  /** The records of the snapshot, in insertion order (a join's relation). */
+  values(): Iterable<StoredRecord> {
+    return this;
+  }
+
+  /** Whether the table's records are as the snapshot sees them (live lookups are exact). */
+  get unchanged(): boolean {
+    return this.table.unchangedSince(this.snapshot);
+  }
+
+  /** The sequence number of a record of this snapshot (its cursor key). @throws SnapshotTooOldError */
+  seqOf(record: StoredRecord): number {
+    this.snapshot.check();
+    return this.table.seqHolding(record);
+  }
+}
+
+/**
+ * Iterates a snapshot's slots: one comparison per unchanged record, a walk down the version
+ * chain for the few changed since. The result object is reused (for-of reads it at once).
+ */
+class SlotScan implements Iterator<StoredRecord> {
+  private position = 0;
+  private readonly result = { done: false, value: undefined } as {
+    done: boolean;
+    value: StoredRecord | undefined;
+  };
+  private readonly version: number;
+
+  constructor(
+    private readonly slots: readonly Slot[],
+    private readonly length: number,
+    private readonly snapshot: ReadSnapshot,
+  ) {
+    this.version = snapshot.version;
+  }
+
+  next(): IteratorResult<StoredRecord> {
+    if (this.snapshot.ended !== undefined) throw this.snapshot.ended;
+    const { slots, length, version, result } = this;
+    while (this.position < length) {
+      const slot = slots[this.position++];
+      const record = slot.since <= version ? slot.record : valueAt(slot, version);
+      if (record !== null) {
+        result.value = record;
+        return result as IteratorResult<StoredRecord>;
+      }
+    }
+    result.done = true;
+    result.value = undefined;
+    return result as IteratorResult<StoredRecord>;
   }
 }

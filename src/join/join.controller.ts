@@ -85,12 +85,16 @@ export class JoinController {
     if (wantsWholeResult(raw, query, type)) {
       const whole = await this.storage.joinAll(tables, query);
       res.header('X-Query-Plan', whole.plan);
-      return rowStream(whole.rows, type, whole.yielder, joinRowSerializer());
+      return rowStream(whole.rows, type, {
+        yielder: whole.yielder,
+        serialize: joinRowSerializer(),
+        close: whole.close,
+      });
     }
     const result = await this.storage.join(tables, query);
     sendPageHeaders(res, `/api/v1/join/${left}/${right}/${key}`, raw, result);
     return type === JSON_TYPE
       ? result.items
-      : rowStream(result.items, type, undefined, joinRowSerializer());
+      : rowStream(result.items, type, { serialize: joinRowSerializer() });
   }
 }

@@ -180,7 +180,7 @@ export class RecordsController {
     if (wantsWholeResult(raw, query, type)) {
       const whole = await this.storage.listAll(table, query);
       res.header('X-Query-Plan', whole.plan);
-      return rowStream(whole.rows, type, whole.yielder);
+      return rowStream(whole.rows, type, { yielder: whole.yielder, close: whole.close });
     }
     const result = await this.storage.list(table, query);
     sendPageHeaders(res, `/api/v1/data/${table}`, raw, result);

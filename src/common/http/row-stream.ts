@@ -2,6 +2,7 @@ import { StreamableFile } from '@nestjs/common';
 import Negotiator from 'negotiator';
 import { Readable } from 'node:stream';
 import { PAUSE, Yielder, type LazyRows } from '../../database/query/yielder';
+import { toProblem } from '../problems/problem-details';
 
 export const JSON_TYPE = 'application/json';
 export const NDJSON_TYPE = 'application/x-ndjson';
@@ -24,18 +25,31 @@ export function negotiateRowType(accept: string | undefined): RowType {
 /** Bytes gathered before a chunk is handed to the socket. */
 const CHUNK_CHARS = 64 * 1024;
 
+/** How a row stream reads and writes its rows. */
+export interface RowStreamOptions {
+  /** Paces the reading of the rows (shared with the query that produces them). */
+  readonly yielder?: Yielder;
+  /** JSON text of one row. @default JSON.stringify */
+  readonly serialize?: (row: unknown) => string;
+  /** Called once when the stream ends, fails or is abandoned (closes the read's snapshot). */
+  readonly close?: () => void;
+}
+
 /**
  * A response body that serializes rows as they are read: a JSON array, or one JSON text per
  * line (NDJSON). It only produces a chunk when the socket has taken the previous ones
  * (back-pressure), and gives the event loop back whenever `yielder` says its slice of work is
  * used up, or the row source says so with PAUSE, so other requests keep being answered while
  * a large result streams. Nothing holds more than one chunk of text at a time.
+ *
+ * A failure while rows are read (a read ended by SNAPSHOT_MAX_MB, say) must never look like a
+ * whole result: NDJSON ends with a last line `{"error": <problem details>}`; a JSON array is
+ * destroyed before its `]`, so the connection closes mid-body.
  */
 export function rowStream(
   rows: LazyRows<unknown>,
   type: RowType,
-  yielder: Yielder = new Yielder(),
-  serialize: (row: unknown) => string = JSON.stringify,
+  { yielder = new Yielder(), serialize = JSON.stringify, close }: RowStreamOptions = {},
 ): StreamableFile {
   const array = type === JSON_TYPE;
   const iterator = rows[Symbol.iterator]();
@@ -68,8 +82,12 @@ export function rowStream(
         }
       }
     } catch (error) {
-      stream.destroy(error as Error);
-      return;
+      if (array) {
+        stream.destroy(error as Error);
+        return;
+      }
+      chunk += `${JSON.stringify({ error: toProblem(error) })}\n`;
+      ended = true;
     }
     if (ended && array) chunk += ']';
     const hand = (): void => {
@@ -87,6 +105,16 @@ export function rowStream(
     highWaterMark: CHUNK_CHARS,
     read() {
       fill(this);
+    },
+    destroy(error, callback) {
+      // Ends the row source's read (its snapshot) whether it ran to the end, failed or was
+      // abandoned by a client that went away.
+      try {
+        iterator.return?.();
+      } finally {
+        close?.();
+      }
+      callback(error);
     },
   });
   return new StreamableFile(body, {

@@ -82,7 +82,9 @@ export function decodeCursor(
     Array.isArray(k) &&
     k.length === shape.length &&
     (shape.kind === 'seq'
-      ? k.every((n: unknown) => Number.isSafeInteger(n) && (n as number) >= -1)
+      ? // A row's own sequence number comes first (never before the first row); a join's
+        // second part is -1 for a left record without a match.
+        k.every((n: unknown, i) => Number.isSafeInteger(n) && (n as number) >= (i === 0 ? 0 : -1))
       : k.every((part: unknown) => isSortPart(part)));
   if (!valid) throw bad('malformed cursor');
   return { key: k as CursorKey };

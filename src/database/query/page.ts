@@ -48,6 +48,8 @@ export async function pageInOrder<T>(
   let total = 0;
   let skipped = 0;
   let more = false;
+  // The key of the last row is taken with the row: the record may be gone by the scan's end.
+  let lastKey: readonly number[] | undefined;
   for (const item of rows) {
     if (yielder.due()) await yielder.pause();
     if (test !== undefined && !test(item)) continue;
@@ -61,13 +63,15 @@ export async function pageInOrder<T>(
       skipped++;
       continue;
     }
-    if (out.length < limit) out.push(item);
-    else more = true;
+    if (out.length < limit) {
+      out.push(item);
+      lastKey = keyOf(item);
+    } else more = true;
   }
   return {
     items: out,
     total: count ? total : undefined,
-    nextKey: more && out.length > 0 ? keyOf(out[out.length - 1]) : undefined,
+    nextKey: more ? lastKey : undefined,
   };
 }
 

@@ -1,0 +1,174 @@
+import { SnapshotTooOldError } from './database.errors';
+import type { StoredRecord } from './record.types';
+
+/**
+ * An older value of a slot, kept while an open read may still see it: the value the slot held
+ * from version `since` until the next newer one (the slot's own, or the entry above this one).
+ */
+export interface OldVersion {
+  readonly record: StoredRecord | null;
+  readonly since: number;
+  /** Estimated heap bytes of `record`, counted against SNAPSHOT_MAX_MB while kept. */
+  readonly bytes: number;
+  prev: OldVersion | undefined;
+}
+
+/**
+ * A record's place in its table: its sequence number (insertion order, for cursors), its
+ * current value (null once deleted) since write version `since`, and the older values that
+ * open reads may still need, newest first. A slot never moves to another id or sequence.
+ */
+export interface Slot {
+  readonly seq: number;
+  record: StoredRecord | null;
+  since: number;
+  prev: OldVersion | undefined;
+}
+
+/** The value `slot` held at write version `version`; null when it did not exist then. */
+export function valueAt(slot: Slot, version: number): StoredRecord | null {
+  if (slot.since <= version) return slot.record;
+  for (let old = slot.prev; old !== undefined; old = old.prev)
+    if (old.since <= version) return old.record;
+  return null;
+}
+
+/** A read's view of the data: every write up to `version`, none after. */
+export class ReadSnapshot {
+  /** Why the read was ended early, once it was. */
+  ended: SnapshotTooOldError | undefined;
+
+  constructor(readonly version: number) {}
+
+  /** @throws SnapshotTooOldError once the read was ended to bound memory */
+  check(): void {
+    if (this.ended !== undefined) throw this.ended;
+  }
+}
+
+/** What versions asks of a table that keeps old values: forget what no open read can see. */
+export interface VersionedTable {
+  /** Drops kept values that no read at `oldest` or later sees; returns the bytes freed. */
+  prune(oldest: number): number;
+}
+
+/**
+ * Write versions and open reads (multi-version concurrency control, for reads only). Every
+ * applied write takes the next version; a read opens a snapshot of the current version in O(1)
+ * and sees exactly the writes up to it, however long it runs. Writers replace values as
+ * before, and keep the old value in the slot's chain only when an open snapshot can still see
+ * it. Kept values count against `maxBytes`: past it, the oldest open read is ended
+ * (SnapshotTooOldError) and what only it needed is dropped.
+ */
+export class Versions {
+  private current = 0;
+  /** Open snapshots, oldest first (versions only grow, so opening order is version order). */
+  private readonly open = new Set<ReadSnapshot>();
+  /** Version of the newest open snapshot; -1 with none. */
+  private newest = -1;
+  private kept = 0;
+  private readonly holders = new Set<VersionedTable>();
+
+  constructor(readonly maxBytes: number = Number.POSITIVE_INFINITY) {}
+
+  /** Version of the last applied write. */
+  get version(): number {
+    return this.current;
+  }
+
+  /** Estimated bytes of old values kept for open reads. */
+  get keptBytes(): number {
+    return this.kept;
+  }
+
+  /** Version of the oldest open snapshot; +Infinity with none. */
+  get oldestOpen(): number {
+    return this.open.size === 0 ? Number.POSITIVE_INFINITY : this.oldestVersion();
+  }
+
+  get openReads(): number {
+    return this.open.size;
+  }
+
+  /** A snapshot of the current state, until `close`. O(1). */
+  openSnapshot(): ReadSnapshot {
+    const snapshot = new ReadSnapshot(this.current);
+    this.open.add(snapshot);
+    this.newest = snapshot.version;
+    return snapshot;
+  }
+
+  /** Ends a read (idempotent); what only it could see is dropped. */
+  close(snapshot: ReadSnapshot): void {
+    const wasOldest = this.open.values().next().value === snapshot;
+    if (!this.open.delete(snapshot)) return;
+    if (snapshot.version === this.newest) {
+      this.newest = -1;
+      for (const other of this.open) this.newest = other.version;
+    }
+    // Pruning keeps what the oldest open read may see, so only its end frees anything.
+    if (wasOldest) this.prune();
+  }
+
+  /** The version of a write being applied now. */
+  next(): number {
+    return ++this.current;
+  }
+
+  /** Whether a value current since `since` is visible to an open snapshot, so must be kept. */
+  mustKeep(since: number): boolean {
+    return this.newest >= since;
+  }
+
+  /** Records that `table` keeps `bytes` more of old values; ends reads past the budget. */
+  keep(table: VersionedTable, bytes: number): void {
+    this.holders.add(table);
+    this.kept += bytes;
+    while (this.kept > this.maxBytes && this.open.size > 0) {
+      const oldest = this.open.values().next().value as ReadSnapshot;
+      oldest.ended = new SnapshotTooOldError(this.maxBytes);
+      this.close(oldest);
+    }
+  }
+
+  private prune(): void {
+    if (this.holders.size === 0) return;
+    const oldest = this.oldestOpen;
+    for (const table of this.holders) {
+      this.kept -= table.prune(oldest);
+      if (oldest === Number.POSITIVE_INFINITY) this.holders.delete(table);
+    }
+  }
+
+  private oldestVersion(): number {
+    return (this.open.values().next().value as ReadSnapshot).version;
+  }
+}
+
+/**
+ * A rough estimate of a record's heap size (strings, numbers, containers), for the snapshot
+ * budget: close enough to bound memory, with no serialization and no allocation.
+ */
+export function estimateBytes(value: unknown): number {
+  switch (typeof value) {
+    case 'string':
+      return 16 + value.length;
+    case 'number':
+      return 16;
+    case 'boolean':
+      return 8;
+    case 'object': {
+      if (value === null) return 8;
+      let bytes = 32;
+      if (Array.isArray(value)) {
+        for (const item of value) bytes += 8 + estimateBytes(item);
+      } else {
+        for (const key in value)
+          bytes += 16 + estimateBytes((value as Record<string, unknown>)[key]);
+      }
+      return bytes;
+    }
+    default:
+      return 8;
+  }
+}
