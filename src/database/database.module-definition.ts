@@ -12,6 +12,12 @@ export interface DatabaseModuleOptions {
   readonly maxHeapBytes?: number;
   /** Most rows a query may hold at once (sorted pages, join pages). @default 100000 */
   readonly maxResultRows?: number;
+  /**
+   * Most bytes that superseded record versions kept alive for open reads (snapshots) may hold;
+   * past it the oldest open read is ended with SNAPSHOT_TOO_OLD (SNAPSHOT_MAX_MB).
+   * @default 256 MiB
+   */
+  readonly snapshotMaxBytes?: number;
   /** Keep the data on disk (DATA_DIR); unset: memory only. */
   readonly persistence?: PersistenceOptions;
 }
