@@ -42,6 +42,7 @@ export function databaseOptions(config: ConfigService<Env, true>): DatabaseModul
     schemas: TYPED_TABLE_SCHEMAS,
     maxHeapBytes: heapBudgetBytes(config.get('MAX_MEMORY_MB', { infer: true })),
     maxResultRows: config.get('MAX_RESULT_ROWS', { infer: true }),
+    snapshotMaxBytes: config.get('SNAPSHOT_MAX_MB', { infer: true }) * 1024 * 1024,
     persistence: persistenceOptions(config),
   };
 }

@@ -22,7 +22,41 @@ describe('validateEnv', () => {
       COMPACT_MIN_BYTES: 64 * 1024 * 1024,
       SHUTDOWN_TIMEOUT_MS: 10_000,
       RESTORE_MAX_BYTES: 1024 * 1024 * 1024,
+      SNAPSHOT_MAX_MB: 256,
     });
+  });
+
+  it('reads every integer setting from its text, with no list of them to keep', () => {
+    // Every setting whose default is a number, given as text: twice its default.
+    const doubled = Object.entries(validateEnv({}))
+      .filter((entry): entry is [string, number] => typeof entry[1] === 'number')
+      .map(([key, value]) => [key, value * 2] as const);
+    const text = Object.fromEntries(doubled.map(([key, value]) => [key, String(value)]));
+
+    const env = validateEnv({ ...text, MAX_MEMORY_MB: '64' });
+
+    expect(doubled.length).toBeGreaterThan(10);
+    expect(env).toMatchObject({ ...Object.fromEntries(doubled), MAX_MEMORY_MB: 64 });
+  });
+
+  it.each(['12abc', '1.5', '8e3', '0x10', '+5', '1 000'])(
+    'refuses the integer setting PORT=%s, saying it must be a whole number',
+    (value) => {
+      expect(() => validateEnv({ PORT: value })).toThrow(
+        `Invalid configuration:\n  PORT=${JSON.stringify(value)}: PORT must be a whole number, in digits`,
+      );
+    },
+  );
+
+  it('reads an integer with spaces around it, and still checks its range', () => {
+    expect(validateEnv({ PORT: '  12 ' }).PORT).toBe(12);
+    expect(() => validateEnv({ PORT: ' 0 ' })).toThrow('PORT=0: PORT must not be less than 1');
+  });
+
+  it('bounds SNAPSHOT_MAX_MB to 1..1048576 MiB', () => {
+    expect(validateEnv({ SNAPSHOT_MAX_MB: '1048576' }).SNAPSHOT_MAX_MB).toBe(1_048_576);
+    expect(() => validateEnv({ SNAPSHOT_MAX_MB: '0' })).toThrow(/SNAPSHOT_MAX_MB=0/);
+    expect(() => validateEnv({ SNAPSHOT_MAX_MB: '1048577' })).toThrow(/SNAPSHOT_MAX_MB=1048577/);
   });
 
   it('reads the persistence settings', () => {

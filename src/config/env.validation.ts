@@ -1,4 +1,4 @@
-import { plainToInstance } from 'class-transformer';
+import { plainToInstance, Transform } from 'class-transformer';
 import {
   ArrayNotEmpty,
   IsArray,
@@ -16,7 +16,6 @@ import {
 } from 'class-validator';
 import { API_KEYS_RULE, parseApiKeys, type ApiKey } from './api-keys';
 import { TrustProxyRule } from './trust-proxy.rule';
-import { Transform } from 'class-transformer';
 import { parseByteSize } from './byte-size';
 import { FSYNC_MODES, type FsyncMode } from '../database/persistence/file-journal';
 
@@ -33,13 +32,33 @@ export type LogFormat = (typeof LOG_FORMATS)[number];
 export const HTTP_ADAPTERS = ['express', 'fastify'] as const;
 export type HttpAdapterName = (typeof HTTP_ADAPTERS)[number];
 
+/** A whole number in digits, optionally signed with `-`; spaces around it are ignored. */
+const INTEGER = /^-?\d+$/;
+
+/**
+ * An integer setting: reads the variable's text as a number and checks it is one, in a single
+ * decorator, so a new numeric setting needs nothing else. Only plain digits are read
+ * (`8000`, ` 8000 `, `-1`); `8e3`, `1.5`, `0x10` or `12abc` stay text and are refused, where
+ * `@Type(() => Number)` would read `8e3` as 8000 and `0x10` as 16.
+ */
+function IsIntegerSetting(): PropertyDecorator {
+  const read = Transform(({ value }: { value: unknown }) =>
+    typeof value === 'string' && INTEGER.test(value.trim()) ? Number(value) : value,
+  );
+  const check = IsInt({ message: '$property must be a whole number, in digits' });
+  return (target, key) => {
+    read(target, key);
+    check(target, key);
+  };
+}
+
 /**
  * Every setting memdb reads from the environment, with its default.
  * This class is the only description of the configuration: the README's table mirrors it.
  */
 export class Env {
   /** TCP port to listen on. @default 8000 */
-  @IsInt()
+  @IsIntegerSetting()
   @Min(1)
   @Max(65535)
   PORT = 8000;
@@ -57,12 +76,12 @@ export class Env {
   BODY_LIMIT = 1024 * 1024;
 
   /** Requests a client IP may make per THROTTLE_TTL_MS; 0 turns throttling off. @default 1000 */
-  @IsInt()
+  @IsIntegerSetting()
   @Min(0)
   THROTTLE_LIMIT = 1000;
 
   /** Length of the throttling window in milliseconds. @default 1000 */
-  @IsInt()
+  @IsIntegerSetting()
   @Min(1)
   THROTTLE_TTL_MS = 1000;
 
@@ -80,13 +99,13 @@ export class Env {
   LOG_FORMAT: LogFormat = 'text';
 
   /** Most records in one bulk write (a JSON array POSTed to a table). @default 1000 */
-  @IsInt()
+  @IsIntegerSetting()
   @Min(1)
   @Max(100_000)
   BULK_MAX = 1000;
 
   /** How long a write waits for its table's lock before it fails with 503. @default 5000 */
-  @IsInt()
+  @IsIntegerSetting()
   @Min(1)
   LOCK_TIMEOUT_MS = 5000;
 
@@ -95,24 +114,25 @@ export class Env {
    * deletes and liveness keep working. Unset: 75% of V8's heap limit.
    */
   @IsOptional()
-  @IsInt()
+  @IsIntegerSetting()
   @Min(16)
   MAX_MEMORY_MB?: number;
 
   /** Deepest nesting of a JSON body. @default 32 */
-  @IsInt()
+  @IsIntegerSetting()
   @Min(1)
   @Max(256)
   MAX_DEPTH = 32;
 
   /** Most rows a query may hold at once (offset + limit of a sorted page, a page of a join). @default 100000 */
-  @IsInt()
+  @IsIntegerSetting()
   @Min(1000)
   MAX_RESULT_ROWS = 100_000;
 
   /**
    * API keys as `key:role` pairs, comma-separated; roles `read`, `write`, `admin`. Unset: the
-   * API is open (a warning is logged at start). Keys are 16 to 256 characters.
+   * API is open (a warning is logged at start). Keys are 1 to 256 visible characters, no comma
+   * or space (API_KEYS_RULE); keys under 16 characters are accepted with a warning at start.
    */
   @IsOptional()
   @Transform(({ value }) => (typeof value === 'string' ? parseApiKeys(value) : value))
@@ -159,7 +179,7 @@ export class Env {
   TRUST_PROXY?: number | string | boolean;
 
   /** Most client counters the rate limiter keeps; the oldest are dropped beyond it. @default 100000 */
-  @IsInt()
+  @IsIntegerSetting()
   @Min(100)
   THROTTLE_MAX_CLIENTS = 100_000;
 
@@ -185,7 +205,7 @@ export class Env {
   DATA_REPAIR = false;
 
   /** Compact when the journal is this many times the snapshot (and over COMPACT_MIN_BYTES). @default 2 */
-  @IsInt()
+  @IsIntegerSetting()
   @Min(1)
   COMPACT_RATIO = 2;
 
@@ -196,7 +216,7 @@ export class Env {
   COMPACT_MIN_BYTES = 64 * 1024 * 1024;
 
   /** How long a graceful shutdown may take: requests still running at 90% of it are cut off. @default 10000 */
-  @IsInt()
+  @IsIntegerSetting()
   @Min(100)
   SHUTDOWN_TIMEOUT_MS = 10_000;
 
@@ -205,57 +225,43 @@ export class Env {
   @IsInt({ message: 'RESTORE_MAX_BYTES must be a size such as 1gb or 1048576' })
   @Min(1)
   RESTORE_MAX_BYTES = 1024 * 1024 * 1024;
+
+  /**
+   * Most memory, in MiB, that superseded record versions kept alive for open reads (snapshots)
+   * may hold; past it the oldest open read is ended with 503 SNAPSHOT_TOO_OLD. @default 256
+   */
+  @IsIntegerSetting()
+  @Min(1)
+  @Max(1_048_576)
+  SNAPSHOT_MAX_MB = 256;
 }
 
-const NUMERIC_KEYS = new Set<string>([
-  'MAX_DEPTH',
-  'MAX_RESULT_ROWS',
-  'THROTTLE_MAX_CLIENTS',
-  'PORT',
-  'THROTTLE_LIMIT',
-  'THROTTLE_TTL_MS',
-  'LOCK_TIMEOUT_MS',
-  'BULK_MAX',
-  'MAX_MEMORY_MB',
-  'COMPACT_RATIO',
-  'SHUTDOWN_TIMEOUT_MS',
-]);
-const INTEGER = /^-?\d+$/;
-/** Settings without a default (absent from `new Env()`). */
-const OPTIONAL_KEYS = [
-  'HOST',
-  'MAX_MEMORY_MB',
-  'API_KEYS',
-  'CORS_ORIGINS',
-  'TRUST_PROXY',
-  'DATA_DIR',
-];
 /** Never echoed in error messages. */
 const SECRET_KEYS = new Set(['API_KEYS']);
 
 /**
  * Validates the environment at start. Empty values count as unset; numbers must be plain
- * integers (`8000`, not `8e3` or `8000abc`).
+ * integers (`8000`, not `8e3` or `8000abc`). Every decorated property of Env is read; other
+ * variables are dropped.
  * @throws Error listing every bad variable, which stops the process.
  */
 export function validateEnv(raw: Record<string, unknown>): Env {
-  const known: Record<string, unknown> = {};
-  for (const key of new Set([...Object.keys(new Env()), ...OPTIONAL_KEYS])) {
-    const value = raw[key];
-    if (value === undefined || value === '') continue;
-    known[key] =
-      NUMERIC_KEYS.has(key) && typeof value === 'string' && INTEGER.test(value.trim())
-        ? Number(value)
-        : value;
+  const set: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(raw)) {
+    if (value !== undefined && value !== '') set[key] = value;
   }
-  const env = plainToInstance(Env, known);
-  const errors = validateSync(env, { forbidUnknownValues: true });
+  const env = plainToInstance(Env, set);
+  // whitelist: variables that are not settings (PATH, HOME…) are removed from `env`.
+  const errors = validateSync(env, { whitelist: true, forbidUnknownValues: true });
   if (errors.length > 0) {
-    const lines = errors.map((e) =>
-      SECRET_KEYS.has(e.property)
-        ? `  ${e.property}=<redacted>: ${Object.values(e.constraints ?? {}).join('; ')}`
-        : `  ${e.property}=${JSON.stringify(e.value)}: ${Object.values(e.constraints ?? {}).join('; ')}`,
-    );
+    const lines = errors.map((e) => {
+      const constraints = e.constraints ?? {};
+      // A value that is not even a number: its range would only add noise.
+      const reasons =
+        constraints.isInt !== undefined ? [constraints.isInt] : Object.values(constraints);
+      const shown = SECRET_KEYS.has(e.property) ? '<redacted>' : JSON.stringify(e.value);
+      return `  ${e.property}=${shown}: ${reasons.join('; ')}`;
+    });
     throw new Error(`Invalid configuration:\n${lines.join('\n')}`);
   }
   return env;
