@@ -16,7 +16,8 @@ describe('Snapshot reads over HTTP', () => {
   let http: ReturnType<INestApplication['getHttpServer']>;
   let base: string;
   let storage: StorageService;
-  const RECORDS = 4000;
+  // 24 MB of rows: more than loopback socket buffers hold, so a paused client holds the read.
+  const RECORDS = 16_000;
   const pad = 'x'.repeat(1500);
   const rid = (i: number) => `r${String(i).padStart(5, '0')}`;
 
@@ -24,8 +25,12 @@ describe('Snapshot reads over HTTP', () => {
     app = await createTestApp({ env: { SNAPSHOT_MAX_MB: '1', BULK_MAX: '1000' } });
     http = app.getHttpServer();
     storage = app.get(StorageService);
-    for (let start = 0; start < RECORDS; start += 1000) {
-      const rows = Array.from({ length: 1000 }, (_, j) => ({ id: rid(start + j), n: start + j, pad }));
+    for (let start = 0; start < RECORDS; start += 500) {
+      const rows = Array.from({ length: 500 }, (_, j) => ({
+        id: rid(start + j),
+        n: start + j,
+        pad,
+      }));
       await request(http).post('/api/v1/data/big').send(rows).expect(201);
     }
     await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
@@ -37,9 +42,7 @@ describe('Snapshot reads over HTTP', () => {
   /** Opens a stream and waits for its first chunk, then pauses it. */
   async function openPaused(path: string, accept: string) {
     const res = await new Promise<IncomingMessage>((resolve, reject) => {
-      httpRequest(`${base}${path}`, { headers: { accept } }, resolve)
-        .on('error', reject)
-        .end();
+      httpRequest(`${base}${path}`, { headers: { accept } }, resolve).on('error', reject).end();
     });
     res.setEncoding('utf8');
     let body = '';
@@ -88,7 +91,9 @@ describe('Snapshot reads over HTTP', () => {
   it('streams the state at the start: writes made meanwhile are not seen', async () => {
     const stream = await openPaused('/api/v1/data/big', 'application/x-ndjson');
     await rewrite(RECORDS - 100, 100, 'new');
-    await request(http).delete(`/api/v1/data/big/${rid(RECORDS - 1)}`).expect(204);
+    await request(http)
+      .delete(`/api/v1/data/big/${rid(RECORDS - 1)}`)
+      .expect(204);
     await request(http).post('/api/v1/data/big').send({ id: 'late', n: -1 }).expect(201);
 
     const rows = (await stream.rest())
@@ -100,11 +105,16 @@ describe('Snapshot reads over HTTP', () => {
     expect(rows.map((row) => row.n)).toEqual(Array.from({ length: RECORDS }, (_, i) => i));
     expect(await openReads()).toBe(0);
     // Put the table back as it was for the next tests.
-    await rewrite(RECORDS - 100, 100, null);
-    for (let i = RECORDS - 100; i < RECORDS - 1; i++)
-      await request(http).patch(`/api/v1/data/big/${rid(i)}`).send({ n: i }).expect(200);
     await request(http).delete('/api/v1/data/big/late').expect(204);
-    await request(http).post('/api/v1/data/big').send({ id: rid(RECORDS - 1), n: RECORDS - 1, pad });
+    await request(http)
+      .post('/api/v1/data/big')
+      .send({ id: rid(RECORDS - 1), n: RECORDS - 1, pad })
+      .expect(201);
+    for (let i = RECORDS - 100; i < RECORDS - 1; i++)
+      await request(http)
+        .patch(`/api/v1/data/big/${rid(i)}`)
+        .send({ n: i })
+        .expect(200);
   });
 
   it('past SNAPSHOT_MAX_MB, cuts an NDJSON stream with a last line holding the problem', async () => {
@@ -147,6 +157,8 @@ describe('Snapshot reads over HTTP', () => {
     stream.res.destroy();
 
     expect(await openReads()).toBe(0);
-    await request(http).get(`/api/v1/data/big/${rid(0)}`).expect(200);
+    await request(http)
+      .get(`/api/v1/data/big/${rid(0)}`)
+      .expect(200);
   });
 });
