@@ -193,6 +193,8 @@ describe('Backup and restore: /api/v1/admin', () => {
   it('takes a backup equal to one point-in-time state while writes continue', async () => {
     let writing = true;
     let written = 0;
+    let started!: () => void;
+    const going = new Promise<void>((resolve) => (started = resolve));
     const writer = (async () => {
       while (writing) {
         await request(http)
@@ -200,9 +202,11 @@ describe('Backup and restore: /api/v1/admin', () => {
           .send({ id: `s${written}` })
           .expect(201);
         written++;
+        if (written === 10) started();
       }
     })();
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    // The backup starts once the writer is going (or fails with the writer's error).
+    await Promise.race([writer, going]);
     const backup = (await bytes(request(http).get('/api/v1/admin/backup')).expect(200))
       .body as Buffer;
     writing = false;
@@ -327,6 +331,8 @@ describe('Restore racing compaction', () => {
   it('keeps the restored data when a compaction starts while the restore waits for a write', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'memdb-race-'));
     let slow = false;
+    let slowWriteStarted!: () => void;
+    const slowWriteReached = new Promise<void>((resolve) => (slowWriteStarted = resolve));
     // A journal whose writes can be made slow, to hold a write in flight at will.
     const openJournalFile: OpenJournalFile = async (path) => {
       const file = await openAppendFile(path);
@@ -334,7 +340,10 @@ describe('Restore racing compaction', () => {
         ...file,
         writeSync: undefined,
         write: async (buffer, offset, length) => {
-          if (slow) await new Promise((resolve) => setTimeout(resolve, 300));
+          if (slow) {
+            slowWriteStarted();
+            await new Promise((resolve) => setTimeout(resolve, 300));
+          }
           return file.write(buffer, offset, length);
         },
       };
@@ -351,7 +360,7 @@ describe('Restore racing compaction', () => {
       slow = true;
       const write = request(http).post('/api/v1/data/other').send({ id: 'slow' });
       const writing = write.then((res) => res.status);
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      await slowWriteReached;
       // The restore waits for the slow write; a compaction starts meanwhile.
       const restoring = request(http)
         .post('/api/v1/admin/restore')

@@ -64,6 +64,19 @@ function mulberry32(seed: number): () => number {
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+/**
+ * Polls `done` until it holds; fails, naming `what`, after `timeoutMs`. The tests that start the
+ * real process wait with this (or for its output, its exit, its health) rather than for a fixed
+ * time, and have a generous Jest timeout (60 s): a start takes seconds on a busy machine.
+ */
+async function waitUntil(done: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error(`Waited ${timeoutMs} ms for ${what} in vain`);
+    await sleep(5);
+  }
+}
+
 function sha256(value: unknown): string {
   return createHash('sha256').update(JSON.stringify(value)).digest('hex');
 }
@@ -531,7 +544,9 @@ describe('Durability (DATA_DIR)', () => {
         const writers = Array.from({ length: 8 }, (_, w) =>
           crashWriter(server.base, model, w, round, mulberry32(seed + round * 100 + w)),
         );
-        await sleep(50 + Math.floor(random() * 350));
+        // Killed mid-write at a random point, counted in acknowledged writes rather than time.
+        const killAt = model.acknowledged + 8 + Math.floor(random() * 60);
+        await waitUntil(() => model.acknowledged >= killAt, `${killAt} acknowledged writes`);
         await kill(server);
         await Promise.all(writers);
         unanswered += [...model.records.values()].filter((t) => t.pending).length;
@@ -551,7 +566,7 @@ describe('Durability (DATA_DIR)', () => {
     } finally {
       await kill(server);
     }
-  }, 90_000);
+  }, 120_000);
 
   it('keeps every write acknowledged under FSYNC=always through a simulated power loss', async () => {
     const dir = freshDir();
@@ -572,7 +587,7 @@ describe('Durability (DATA_DIR)', () => {
         acknowledged.push(res.body as Json);
       }
     });
-    await sleep(300);
+    await waitUntil(() => acknowledged.length >= 50, '50 acknowledged writes');
     // The power goes now: what was acknowledged so far must be within what was synced.
     const before = [...acknowledged];
     const path = join(dir, JOURNAL_1);
@@ -776,7 +791,7 @@ describe('Durability (DATA_DIR)', () => {
       expect(server.output()).toContain(
         `memdb failed to start: ${JOURNAL_1} is damaged at byte ${offset}: checksum mismatch`,
       );
-    }, 30_000);
+    }, 60_000);
 
     // Runs last: it cuts the journal.
     it('starts with DATA_REPAIR=true, keeping the records before the damage and saying what it dropped', async () => {
@@ -834,7 +849,8 @@ describe('Durability (DATA_DIR)', () => {
         if (res === undefined || res.status === 503) break;
       }
     });
-    await sleep(200);
+    // SIGTERM while the writers are busy: each has a write in flight from now on.
+    await waitUntil(() => acknowledged.length >= 8, '8 acknowledged writes');
     server.child.kill('SIGTERM');
     const exit = await server.exited;
     stop = true;
@@ -850,7 +866,7 @@ describe('Durability (DATA_DIR)', () => {
     } finally {
       await kill(again);
     }
-  });
+  }, 60_000);
 
   it('cuts off a request that outlives SHUTDOWN_TIMEOUT_MS, saves, and still exits 0 in time', async () => {
     const dir = freshDir();
@@ -861,11 +877,19 @@ describe('Durability (DATA_DIR)', () => {
     const { request: rawRequest } = await import('node:http');
     const stalled = rawRequest(`${server.base}/api/v1/admin/restore`, {
       method: 'POST',
-      headers: { 'content-type': 'application/octet-stream', 'content-length': '100000' },
+      headers: {
+        'content-type': 'application/octet-stream',
+        'content-length': '100000',
+        // Node's server answers 100 Continue as it hands the request to the app: from then on
+        // the request is in flight there.
+        expect: '100-continue',
+      },
     });
     stalled.on('error', () => undefined);
-    stalled.write('x'.repeat(10));
-    await sleep(100);
+    const inFlight = new Promise<void>((resolve) => stalled.once('continue', resolve));
+    stalled.flushHeaders();
+    await inFlight;
+    await new Promise<void>((resolve) => stalled.write('x'.repeat(10), () => resolve()));
     const signalled = Date.now();
     server.child.kill('SIGTERM');
     const exit = await server.exited;
@@ -880,7 +904,7 @@ describe('Durability (DATA_DIR)', () => {
     } finally {
       await kill(again);
     }
-  });
+  }, 60_000);
 
   it('compacts under 20 concurrent writers without losing or changing a record', async () => {
     const dir = freshDir();

@@ -1,20 +1,28 @@
 import type { INestApplication } from '@nestjs/common';
 import request from 'supertest';
+import { StorageService } from '../src/database/storage.service';
 import { createTestApp, PROBLEM_JSON } from './helpers/test-app';
 
 describe('Throttling', () => {
   let app: INestApplication;
   let http: ReturnType<INestApplication['getHttpServer']>;
 
-  beforeAll(async () => {
+  // One app per test: each starts with a fresh budget of 3 requests for its client, whatever
+  // ran before it (tests pass alone, with -t, and in any order).
+  beforeEach(async () => {
     app = await createTestApp({ env: { THROTTLE_LIMIT: '3', THROTTLE_TTL_MS: '60000' } });
     http = app.getHttpServer();
   });
 
-  afterAll(() => app.close());
+  afterEach(() => app.close());
+
+  /** Spends this client's whole budget on plain reads. */
+  const useUpBudget = async () => {
+    for (let i = 0; i < 3; i++) await request(http).get('/api/v1/data/t').expect(404);
+  };
 
   it('answers 429 with Retry-After after THROTTLE_LIMIT requests, and the rejected write changes nothing', async () => {
-    for (let i = 0; i < 3; i++) await request(http).get('/api/v1/data/t').expect(404);
+    await useUpBudget();
 
     const res = await request(http).post('/api/v1/data/t').send({ id: 'x' }).expect(429);
 
@@ -30,9 +38,12 @@ describe('Throttling', () => {
       instance: '/api/v1/data/t',
     });
     await request(http).get('/api/v1/data/t').expect(429);
+    expect(app.get(StorageService).listTables()).toEqual([]);
   });
 
   it('throttles before reading the body: a malformed or oversized body over the limit is a 429', async () => {
+    await useUpBudget();
+
     await request(http)
       .post('/api/v1/data/t')
       .set('Content-Type', 'application/json')
@@ -45,6 +56,9 @@ describe('Throttling', () => {
   });
 
   it('never throttles health or docs', async () => {
+    await useUpBudget();
+    await request(http).get('/api/v1/data/t').expect(429);
+
     for (let i = 0; i < 10; i++) {
       await request(http).get('/health').expect(200);
       await request(http).get('/health/ready').expect(200);

@@ -18,8 +18,8 @@ interface HandlerLogInfo {
  * guards see the same handler, run even for requests the throttler refuses, and cost a plain
  * function call, while any global interceptor puts every request through Nest's interceptor
  * chain (an rxjs pipeline and AsyncResource.bind). Measured on GET by id (bench/RESULTS.md):
- * with this as an interceptor, Express 3,730 req/s and Fastify 6,273; as a guard, 5,767 and
- * 20,388.
+ * with this as an interceptor, Express 3,730 req/s and Fastify 6,273; as a guard, 5,364 and
+ * 17,031.
  */
 @Injectable()
 export class RequestLogGuard implements CanActivate {
