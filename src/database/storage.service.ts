@@ -249,9 +249,9 @@ export class StorageService implements OnModuleInit, OnModuleDestroy {
   }
 
   /**
-   * Every table as it is at one instant, with writes stopped only for that instant: `during`
-   * runs then too (switching the journal for a snapshot). Records are immutable, so the copy
-   * holds references, not copies.
+   * Every table as it is at one instant, with writes stopped only for that instant. Records are
+   * immutable, so the copy holds references, not copies. (To do more in that same instant, call
+   * `copyTables()` inside `exclusive()`.)
    */
   async pointInTime(): Promise<TableData[]> {
     return this.gate.exclusive(() => this.copyTables());

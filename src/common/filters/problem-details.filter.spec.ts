@@ -9,6 +9,7 @@ import { ThrottlerException } from '@nestjs/throttler';
 import {
   DuplicateRecordError,
   LockTimeoutError,
+  SnapshotTooOldError,
   RecordValidationError,
 } from '../../database/database.errors';
 import { RequestValidationException } from '../problems/api-problem.exception';
@@ -64,6 +65,7 @@ describe('ProblemDetailsFilter', () => {
       'VALIDATION_FAILED',
     ],
     [new LockTimeoutError('users', 5), 503, 'LOCK_TIMEOUT'],
+    [new SnapshotTooOldError(1048576), 503, 'SNAPSHOT_TOO_OLD'],
     [new NotFoundException('Cannot GET /x'), 404, 'NOT_FOUND'],
     [new BadRequestException('nope'), 400, 'BAD_REQUEST'],
     [new ThrottlerException(), 429, 'TOO_MANY_REQUESTS'],
