@@ -274,8 +274,12 @@ export class StorageService implements OnModuleInit, OnModuleDestroy {
 
   // --- tables and indexes ---
 
-  /** Tables by name, with record counts and indexes. */
+  /**
+   * Tables by name, with record counts and indexes.
+   * @throws StorageUnavailableError while loading (a replay half done would list a partial set)
+   */
   listTables(): TableInfo[] {
+    if (this.loading !== undefined) throw new StorageUnavailableError(this.loading);
     return [...this.tables.values()]
       .filter((table) => table.exists)
       .map(infoOf)
