@@ -63,6 +63,7 @@ export class FileJournal implements Journal {
   private syncedSize: number;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
+  private closing: Promise<void> | undefined;
   /** The old file's last sync and close, while rotate() retires it. */
   private retiring: Promise<void> | undefined;
   /** A failed write may have left part of a line that could not be cut off yet. */
@@ -118,8 +119,16 @@ export class FileJournal implements Journal {
     await this.sync();
   }
 
-  /** Waits for queued appends, syncs, and closes the file; later appends are refused. */
-  async close(): Promise<void> {
+  /**
+   * Waits for queued appends, syncs, and closes the file; later appends are refused. Every call
+   * returns the same promise.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.closeOnce();
+    return this.closing;
+  }
+
+  private async closeOnce(): Promise<void> {
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
     while (this.writing) await this.writing;

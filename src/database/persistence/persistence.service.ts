@@ -104,6 +104,8 @@ export class PersistenceService implements OnModuleInit, OnApplicationShutdown {
   /** One compaction or restore at a time: each picks the next generation. */
   private readonly maintenance = new Mutex();
   private timer: NodeJS.Timeout | undefined;
+  /** The shutdown under way, once one has begun. */
+  private stopping: Promise<void> | undefined;
 
   constructor(
     private readonly storage: StorageService,
@@ -171,6 +173,11 @@ export class PersistenceService implements OnModuleInit, OnApplicationShutdown {
     // A journal just created must survive a power loss as a name in the directory, too.
     await syncDirectory(dir);
     this.storage.finishLoading(this.journal);
+    // Shut down while loading: stop() found no journal to close.
+    if (this.stopping !== undefined) {
+      await this.journal.close();
+      return undefined;
+    }
     const { tables, records } = this.storage.stats();
     const report = { tables, records, entries, ms: Math.round(performance.now() - started) };
     this.logger.log(
@@ -229,6 +236,7 @@ export class PersistenceService implements OnModuleInit, OnApplicationShutdown {
     const options = this.options;
     const journal = this.journal;
     if (options === undefined || journal === undefined || this.compacting) return;
+    if (this.storage.notReadyReason !== undefined) return;
     const limit = Math.max(options.compactMinBytes, options.compactRatio * this.snapshotBytes);
     if (journal.bytes <= limit) return;
     await this.compact().catch((error: unknown) =>
@@ -259,6 +267,8 @@ export class PersistenceService implements OnModuleInit, OnApplicationShutdown {
   }
 
   private async runCompaction(): Promise<void> {
+    // Queued behind a restore while shutdown began: the journal may be closing.
+    this.assertServing();
     if (this.options === undefined || this.journal === undefined) return;
     const started = performance.now();
     const { value: tables, next } = await this.switchJournal(() => this.storage.copyTables());
@@ -343,16 +353,23 @@ export class PersistenceService implements OnModuleInit, OnApplicationShutdown {
     await syncDirectory(dir);
   }
 
-  /** Stops logging, syncs and closes the journal. */
-  async onApplicationShutdown(): Promise<void> {
+  /**
+   * Stops logging, then flushes, syncs and closes the journal. Every call (Nest's shutdown
+   * hook, then main.ts's deadline) returns the same promise, so none resolves (and lets the
+   * process exit) before the journal's last fsync.
+   */
+  onApplicationShutdown(): Promise<void> {
+    this.stopping ??= this.stop();
+    return this.stopping;
+  }
+
+  private async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
-    const journal = this.journal;
-    if (journal === undefined) return;
-    this.journal = undefined;
-    await this.compacting?.catch(() => undefined);
-    // New writes are refused; one already past that check reaches the closed journal, which
-    // refuses it too, so nothing is applied that was not logged.
+    // New writes, compactions and restores are refused from now on; a write already past that
+    // check reaches the closed journal, which refuses it too: nothing applied goes unlogged.
     this.storage.beginShutdown();
-    await journal.close();
+    // A compaction or restore under way may be switching journals: it finishes first.
+    await this.maintenance.waitForUnlock();
+    await this.journal?.close();
   }
 }
