@@ -1,8 +1,8 @@
 /**
  * Lets writes run concurrently while a maintenance step (a snapshot's point-in-time copy, a
  * restore's swap) can stop new ones and wait for those in flight. The pause is short: it only
- * covers switching the log and copying table references. A write held longer than `timeoutMs`
- * fails, as a wait for a table's lock does.
+ * covers switching the journal's file descriptor and copying or swapping table references, no
+ * I/O. A write held longer than `timeoutMs` fails, as a wait for a table's lock does.
  */
 export class WriteGate {
   private inFlight = 0;
