@@ -1010,4 +1010,50 @@ describe('Durability (DATA_DIR)', () => {
       await app.close();
     }
   });
+
+  it('answers every read route 503 STORAGE_UNAVAILABLE while loading, as it does data reads', async () => {
+    const dir = freshDir();
+    const first = await createTestApp({ env: { DATA_DIR: dir } });
+    const http1 = first.getHttpServer();
+    await request(http1).post('/api/v1/data/things').send({ id: 'a', k: 1 }).expect(201);
+    await request(http1).post('/api/v1/tables/things/indexes').send({ field: 'k' }).expect(201);
+    await first.close();
+
+    const app = await buildApp({ DATA_DIR: dir }, { start: false });
+    try {
+      const http = app.getHttpServer();
+      const reads = [
+        '/api/v1/tables',
+        '/api/v1/tables/things',
+        '/api/v1/tables/things/indexes',
+        '/api/v1/data/things',
+        '/api/v1/data/things?limit=all',
+        '/api/v1/data/things/a',
+        '/api/v1/join/things/things/k',
+        '/api/v1/admin/backup',
+      ];
+      const problem = (path: string) => ({
+        type: 'urn:memdb:problem:storage-unavailable',
+        title: 'Service Unavailable',
+        status: 503,
+        detail: expect.stringContaining('the data is still loading from DATA_DIR'),
+        code: 'STORAGE_UNAVAILABLE',
+        instance: path.split('?')[0],
+      });
+      for (const path of reads) {
+        const res = await request(http).get(path);
+        expect({ path, status: res.status, body: res.body as Json }).toEqual({
+          path,
+          status: 503,
+          body: problem(path),
+        });
+        expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+      }
+
+      await app.get(PersistenceService).start();
+      for (const path of reads) await request(http).get(path).expect(200);
+    } finally {
+      await app.close();
+    }
+  });
 });

@@ -104,7 +104,10 @@ export class Env {
   @Max(100_000)
   BULK_MAX = 1000;
 
-  /** How long a write waits for its table's lock before it fails with 503. @default 5000 */
+  /**
+   * How long a write waits for its table's lock, or while a compaction or restore holds writes,
+   * before it fails with 503. @default 5000
+   */
   @IsIntegerSetting()
   @Min(1)
   LOCK_TIMEOUT_MS = 5000;

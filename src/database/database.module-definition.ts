@@ -4,7 +4,7 @@ import type { RecordValidator } from './record.types';
 
 /** Options of `DatabaseModule.forRoot` / `forRootAsync`. */
 export interface DatabaseModuleOptions {
-  /** How long a write waits for its table's lock. @default 5000 */
+  /** How long a write waits for its table's lock, or at the write gate. @default 5000 */
   readonly lockTimeoutMs?: number;
   /** Validators for typed tables, by table name. Tables without one accept any JSON object. */
   readonly schemas?: Readonly<Record<string, RecordValidator>>;

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import {
   InvalidNameError,
+  LockTimeoutError,
   PreconditionFailedError,
   RecordValidationError,
   StorageFullError,
@@ -79,12 +80,13 @@ export class StorageService implements OnModuleInit, OnModuleDestroy {
   private readonly limits: QueryLimits;
   /** Where writes are logged before they are applied; none without DATA_DIR. */
   private journal: Journal | undefined;
-  private readonly gate = new WriteGate();
+  private readonly gate: WriteGate;
   /** Write versions and open reads: every read sees the state as of its start. */
   private readonly versions: Versions;
 
   constructor(@Inject(DATABASE_OPTIONS) options: DatabaseModuleOptions) {
     this.lockTimeoutMs = options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
+    this.gate = new WriteGate(this.lockTimeoutMs);
     // A Map, not the options object: table names such as `constructor` must not hit a prototype.
     this.schemas = new Map(Object.entries(options.schemas ?? {}));
     this.memory =
@@ -280,8 +282,12 @@ export class StorageService implements OnModuleInit, OnModuleDestroy {
 
   // --- tables and indexes ---
 
-  /** Tables by name, with record counts and indexes. */
+  /**
+   * Tables by name, with record counts and indexes.
+   * @throws StorageUnavailableError while loading (a replay half done would list a partial set)
+   */
   listTables(): TableInfo[] {
+    if (this.loading !== undefined) throw new StorageUnavailableError(this.loading);
     return [...this.tables.values()]
       .filter((table) => table.exists)
       .map(infoOf)
@@ -297,7 +303,7 @@ export class StorageService implements OnModuleInit, OnModuleDestroy {
   async createTable(name: string): Promise<TableInfo> {
     assertTableName(name);
     this.assertWritable();
-    return this.write(() =>
+    return this.write(name, () =>
       this.withTableLock(name, (table) => {
         if (table.exists) throw new TableExistsError(name);
         return this.commit({ op: 'createTable', table: name }, () => {
@@ -310,7 +316,7 @@ export class StorageService implements OnModuleInit, OnModuleDestroy {
 
   /** Drops a table and its records; writers waiting for it see it gone. @throws TableNotFoundError */
   async dropTable(name: string): Promise<void> {
-    await this.write(() =>
+    await this.write(name, () =>
       this.withExistingTable(name, (table) =>
         this.commit({ op: 'dropTable', table: name }, () => this.removeTable(table)),
       ),
@@ -322,7 +328,7 @@ export class StorageService implements OnModuleInit, OnModuleDestroy {
     const path = fieldPathOf(field);
     this.assertWritable();
     const indexField = path.join('.');
-    return this.write(() =>
+    return this.write(name, () =>
       this.withExistingTable(name, (table) =>
         this.commit(
           { op: 'createIndex', table: name, field: indexField, unique },
@@ -339,7 +345,7 @@ export class StorageService implements OnModuleInit, OnModuleDestroy {
 
   /** @throws TableNotFoundError, IndexNotFoundError */
   async dropIndex(name: string, field: string): Promise<void> {
-    await this.write(() =>
+    await this.write(name, () =>
       this.withExistingTable(name, (table) =>
         this.commit({ op: 'dropIndex', table: name, field }, table.prepareDropIndex(field)),
       ),
@@ -428,7 +434,7 @@ export class StorageService implements OnModuleInit, OnModuleDestroy {
 
   /** @throws TableNotFoundError, RecordNotFoundError, PreconditionFailedError, LockTimeoutError */
   async delete(table: string, id: string, conditions: WriteConditions = {}): Promise<void> {
-    await this.write(() =>
+    await this.write(table, () =>
       this.withExistingTable(table, (found) => {
         checkConditions(found, id, conditions);
         return this.commit({ op: 'delete', table, id }, found.prepareDelete(id));
@@ -530,7 +536,7 @@ export class StorageService implements OnModuleInit, OnModuleDestroy {
       return { id, ...fields, created_at: now, updated_at: now };
     });
     if (errors.length > 0) throw new RecordValidationError(table, errors);
-    await this.write(() =>
+    await this.write(table, () =>
       this.withTableLock(table, (target) =>
         this.commit({ op: 'put', table, records }, target.prepareInsert(records, bulk)),
       ),
@@ -545,7 +551,7 @@ export class StorageService implements OnModuleInit, OnModuleDestroy {
     nextFields: (current: StoredRecord) => JsonObject,
   ): Promise<StoredRecord> {
     this.assertWritable();
-    return this.write(() =>
+    return this.write(table, () =>
       this.withExistingTable(table, async (found) => {
         checkConditions(found, id, conditions);
         const current = found.getOrThrow(id);
@@ -562,12 +568,13 @@ export class StorageService implements OnModuleInit, OnModuleDestroy {
   }
 
   /**
-   * Runs a write through the gate (a snapshot can stop writes for an instant), and once it is
-   * applied waits until its log entry is durable (FSYNC=always) before the caller answers.
+   * Runs a write to `table` through the gate (a snapshot can stop writes for an instant), and
+   * once it is applied waits until its log entry is durable (FSYNC=always) before the caller
+   * answers. @throws LockTimeoutError when held at the gate longer than the lock timeout
    */
-  private async write<T>(run: () => Promise<T>): Promise<T> {
+  private async write<T>(table: string, run: () => Promise<T>): Promise<T> {
     if (this.loading !== undefined) throw new StorageUnavailableError(this.loading);
-    const result = await this.gate.run(run);
+    const result = await this.gate.run(run, () => new LockTimeoutError(table, this.lockTimeoutMs));
     if (this.journal !== undefined) await this.journal.durable();
     return result;
   }

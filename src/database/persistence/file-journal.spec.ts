@@ -151,7 +151,8 @@ describe('FileJournal', () => {
     await journal.append(put('a'));
     const waiting = journal.durable();
     const next = new FakeFile();
-    await journal.rotate('/data/journal-00000002.log', async () => next);
+    const segment = await FileJournal.openSegment('/data/journal-00000002.log', async () => next);
+    await journal.switchTo(segment);
     await expect(waiting).resolves.toBeUndefined();
     expect(closedWhileSyncing).toBe(false);
     expect(journal.failure).toBeUndefined();
@@ -159,6 +160,64 @@ describe('FileJournal', () => {
     await journal.durable();
     expect(readEntries(next.data).entries).toHaveLength(1);
     expect(next.syncs).toBe(1);
+  });
+
+  it('switches files at once; with FSYNC=always, acknowledges nothing before the old file is synced', async () => {
+    const old = new FakeFile();
+    const journal = await journalOn(old);
+    await journal.append(put('a'));
+    let releaseOld!: () => void;
+    const events: string[] = [];
+    old.datasync = async () => {
+      await new Promise<void>((resolve) => (releaseOld = resolve));
+      events.push('old synced');
+    };
+    const next = new FakeFile();
+    next.datasync = async () => {
+      events.push('next synced');
+    };
+    const segment = await FileJournal.openSegment('/data/journal-00000002.log', async () => next);
+
+    const retired = journal.switchTo(segment);
+    // Appends go to the new file while the old one is still being synced.
+    await journal.append(put('b'));
+    expect(readEntries(next.data).entries).toHaveLength(1);
+    const acknowledged = journal.durable().then(() => events.push('b acknowledged'));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(events).toEqual([]);
+
+    releaseOld();
+    await retired;
+    await acknowledged;
+    expect(events).toEqual(['old synced', 'next synced', 'b acknowledged']);
+  });
+
+  it('fails durable() of the writes waiting when the old file cannot be synced', async () => {
+    const old = new FakeFile();
+    const journal = await journalOn(old);
+    await journal.append(put('a'));
+    old.datasync = () => Promise.reject(Object.assign(new Error('EIO'), { code: 'EIO' }));
+    const segment = await FileJournal.openSegment('/data/journal-00000002.log', async () => {
+      return new FakeFile();
+    });
+    const retired = journal.switchTo(segment);
+    await expect(journal.durable()).rejects.toBeInstanceOf(StorageUnavailableError);
+    await expect(retired).rejects.toBeInstanceOf(StorageUnavailableError);
+    expect(journal.failure).toMatchObject({ code: 'EIO' });
+  });
+
+  it('closes once, however often it is asked, after the last sync', async () => {
+    const file = new FakeFile();
+    let closes = 0;
+    file.close = async () => {
+      closes++;
+    };
+    const journal = await journalOn(file, 'no');
+    await journal.append(put('a'));
+    const first = journal.close();
+    expect(journal.close()).toBe(first);
+    await first;
+    expect({ syncs: file.syncs, closes }).toEqual({ syncs: 1, closes: 1 });
   });
 
   it('refuses appends once closed', async () => {

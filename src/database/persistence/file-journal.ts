@@ -45,6 +45,67 @@ interface Pending {
 }
 
 /**
+ * One journal file and how much of it is known to be on disk. Syncs belong to their file: one
+ * still running on a file being retired never counts for the file that replaced it.
+ */
+export class JournalSegment {
+  /** Bytes of whole entries in the file. */
+  size: number;
+  private syncedSize: number;
+  private syncing: Promise<void> | undefined;
+  private nextSync: Promise<void> | undefined;
+
+  constructor(
+    readonly path: string,
+    readonly file: JournalFile,
+    size: number,
+  ) {
+    this.size = size;
+    this.syncedSize = size;
+  }
+
+  get unsynced(): boolean {
+    return this.syncedSize < this.size;
+  }
+
+  /** Syncs what was written so far; concurrent callers share a datasync. @throws its error */
+  sync(): Promise<void> {
+    if (this.syncing === undefined) {
+      this.syncing = this.runSync();
+      return this.syncing;
+    }
+    // One is running, perhaps started before the caller's bytes were written: wait for the next.
+    this.nextSync ??= this.syncing.then(
+      () => this.startNext(),
+      () => this.startNext(),
+    );
+    return this.nextSync;
+  }
+
+  /** Waits until no sync runs (before the file is closed under it). */
+  async idle(): Promise<void> {
+    while (this.syncing !== undefined || this.nextSync !== undefined) {
+      await (this.nextSync ?? this.syncing)?.catch(() => undefined);
+    }
+  }
+
+  private startNext(): Promise<void> {
+    this.nextSync = undefined;
+    return this.sync();
+  }
+
+  private async runSync(): Promise<void> {
+    const target = this.size;
+    try {
+      await this.file.datasync();
+      this.syncedSize = Math.max(this.syncedSize, target);
+    } finally {
+      this.syncing = undefined;
+    }
+  }
+}
+
+/**
  * The append-only log. Appends are queued and written in order, many per write(2) when they
  * arrive together; an append resolves once its bytes are in the file (the kernel's cache), and
  * `durable()` once they are on disk as far as the mode promises:
@@ -58,12 +119,13 @@ interface Pending {
 export class FileJournal implements Journal {
   private queue: Pending[] = [];
   private writing: Promise<void> | undefined;
-  private syncing: Promise<void> | undefined;
-  private nextSync: Promise<void> | undefined;
-  private syncedSize: number;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
-  /** The old file's last sync and close, while rotate() retires it. */
+  private closing: Promise<void> | undefined;
+  /**
+   * The files switched away from, synced and closed in the background, the latest last: its
+   * entries precede the current file's, so they reach the disk first.
+   */
   private retiring: Promise<void> | undefined;
   /** A failed write may have left part of a line that could not be cut off yet. */
   private partial = false;
@@ -71,15 +133,12 @@ export class FileJournal implements Journal {
   failure: Error | undefined;
 
   private constructor(
-    private path: string,
-    private file: JournalFile,
-    private size: number,
+    private current: JournalSegment,
     private readonly mode: FsyncMode,
   ) {
-    this.syncedSize = size;
     if (mode === 'everysec') {
       this.timer = setInterval(() => {
-        if (this.syncedSize < this.size) this.sync().catch(() => undefined);
+        if (this.current.unsynced) this.sync().catch(() => undefined);
       }, 1000);
       this.timer.unref();
     }
@@ -90,14 +149,30 @@ export class FileJournal implements Journal {
     mode: FsyncMode,
     openFile: OpenJournalFile = openAppendFile,
   ): Promise<FileJournal> {
-    const file = await openFile(path);
-    const { size } = await file.stat();
-    return new FileJournal(path, file, size, mode);
+    return new FileJournal(await FileJournal.openSegment(path, openFile), mode);
   }
 
-  /** Bytes of whole entries in the file. */
+  /**
+   * Opens (creating it if needed) a file to continue the journal in, for `switchTo`: the I/O
+   * of a switch, done while writes still go to the current file.
+   */
+  static async openSegment(
+    path: string,
+    openFile: OpenJournalFile = openAppendFile,
+  ): Promise<JournalSegment> {
+    const file = await openFile(path);
+    try {
+      const { size } = await file.stat();
+      return new JournalSegment(path, file, size);
+    } catch (error) {
+      await file.close().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /** Bytes of whole entries in the current file. */
   get bytes(): number {
-    return this.size;
+    return this.current.size;
   }
 
   append(change: Change): Promise<void> {
@@ -112,59 +187,87 @@ export class FileJournal implements Journal {
   }
 
   async durable(): Promise<void> {
-    // Bytes written to a journal being retired are synced by rotate() before it closes it.
-    if (this.retiring !== undefined) await this.retiring;
-    if (this.mode !== 'always' || this.syncedSize >= this.size) return;
+    if (this.mode !== 'always') return;
     await this.sync();
   }
 
-  /** Waits for queued appends, syncs, and closes the file; later appends are refused. */
-  async close(): Promise<void> {
+  /**
+   * Waits for queued appends and retired files, syncs and closes the file; later appends are
+   * refused. Every call returns the same promise.
+   * @throws StorageUnavailableError when a sync failed (the file is closed anyway)
+   */
+  close(): Promise<void> {
+    this.closing ??= this.closeOnce();
+    return this.closing;
+  }
+
+  private async closeOnce(): Promise<void> {
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
     while (this.writing) await this.writing;
+    let failed: unknown;
+    await this.retired().catch((error: unknown) => (failed = error));
     try {
-      if (this.syncedSize < this.size) await this.sync();
+      if (this.current.unsynced) await this.sync();
     } finally {
-      await this.file.close();
+      await this.current.idle();
+      await this.current.file.close();
     }
+    if (failed !== undefined) throw failed;
   }
 
   /**
-   * Continues in a new file (compaction): what was appended so far is synced in the old one,
-   * which is then closed. The caller makes sure no write is in flight.
+   * Continues the journal in `next` (compaction, restore). No I/O: call it with no append in
+   * flight (writes held), and it switches at once. The previous file is then retired in the
+   * background: a partial line cut off, synced, closed. `durable()` waits for that first, so
+   * with FSYNC=always an entry still goes unacknowledged until its own file is synced.
+   * @returns the retirement; it rejects (StorageUnavailableError) when the old file's sync failed
    */
-  async rotate(path: string, openFile: OpenJournalFile = openAppendFile): Promise<void> {
-    while (this.writing) await this.writing;
-    const next = await openFile(path);
-    const { size } = await next.stat();
-    // A sync running on the old file must finish before it is closed under it.
-    while (this.syncing !== undefined || this.nextSync !== undefined) {
-      await (this.nextSync ?? this.syncing)?.catch(() => undefined);
-    }
-    const previous = this.file;
-    const unsynced = this.syncedSize < this.size;
-    this.file = next;
-    this.path = path;
-    this.size = size;
-    this.syncedSize = size;
-    this.retiring = (async () => {
-      try {
-        if (unsynced) await previous.datasync();
-      } catch (error) {
-        this.failure = error as Error;
-        throw new StorageUnavailableError(
-          `the previous journal could not be synced (${(error as NodeJS.ErrnoException).code ?? String(error)})`,
-        );
-      } finally {
-        await previous.close();
-      }
-    })();
+  switchTo(next: JournalSegment): Promise<void> {
+    if (this.closed) throw new StorageUnavailableError('the journal is closed (shutting down)');
+    if (this.writing !== undefined) throw new Error('switchTo() with appends in flight');
+    const previous = this.current;
+    const partial = this.partial;
+    this.current = next;
+    this.partial = false;
+    const retiring = this.retire(previous, partial, this.retiring);
+    this.retiring = retiring;
+    const settled = () => {
+      if (this.retiring === retiring) this.retiring = undefined;
+    };
+    retiring.then(settled, settled);
+    return retiring;
+  }
+
+  private async retire(
+    previous: JournalSegment,
+    partial: boolean,
+    before: Promise<void> | undefined,
+  ): Promise<void> {
+    // Files are synced in order: a later one is never durable without the earlier ones.
+    const earlier = await before?.then(
+      () => undefined,
+      (error: unknown) => error,
+    );
     try {
-      await this.retiring;
+      // A journal that is no longer the last must end in a whole entry, or it would not load.
+      if (partial) await previous.file.truncate(previous.size);
+      await previous.idle();
+      if (previous.unsynced) await previous.sync();
+    } catch (error) {
+      this.failure = error as Error;
+      throw new StorageUnavailableError(
+        `the previous journal could not be synced (${(error as NodeJS.ErrnoException).code ?? String(error)})`,
+      );
     } finally {
-      this.retiring = undefined;
+      await previous.file.close();
     }
+    if (earlier !== undefined) throw earlier;
+  }
+
+  /** Until every file switched away from is synced and closed. @throws if one failed */
+  private async retired(): Promise<void> {
+    while (this.retiring !== undefined) await this.retiring;
   }
 
   private async drain(): Promise<void> {
@@ -172,6 +275,7 @@ export class FileJournal implements Journal {
       const batch = this.queue;
       this.queue = [];
       const bytes = batch.length === 1 ? batch[0].bytes : Buffer.concat(batch.map((p) => p.bytes));
+      const segment = this.current;
       try {
         // A partial line left by a failed write must go before anything follows it.
         if (this.partial && !(await this.cutBack())) throw this.failure;
@@ -179,11 +283,11 @@ export class FileJournal implements Journal {
         while (written < bytes.length) {
           const rest = bytes.length - written;
           written +=
-            this.file.writeSync !== undefined
-              ? this.file.writeSync(bytes, written, rest)
-              : (await this.file.write(bytes, written, rest)).bytesWritten;
+            segment.file.writeSync !== undefined
+              ? segment.file.writeSync(bytes, written, rest)
+              : (await segment.file.write(bytes, written, rest)).bytesWritten;
         }
-        this.size += bytes.length;
+        segment.size += bytes.length;
         this.failure = undefined;
         for (const pending of batch) pending.resolve();
       } catch (error) {
@@ -199,7 +303,7 @@ export class FileJournal implements Journal {
     this.failure = error;
     await this.cutBack();
     return error.code === 'ENOSPC'
-      ? new DiskFullError(basename(this.path))
+      ? new DiskFullError(basename(this.current.path))
       : new StorageUnavailableError(
           `the journal could not be written (${error.code ?? error.message})`,
         );
@@ -208,7 +312,7 @@ export class FileJournal implements Journal {
   /** Truncates the file to its whole entries; remembers when that failed. */
   private async cutBack(): Promise<boolean> {
     try {
-      await this.file.truncate(this.size);
+      await this.current.file.truncate(this.current.size);
       this.partial = false;
     } catch (error) {
       this.partial = true;
@@ -217,36 +321,18 @@ export class FileJournal implements Journal {
     return !this.partial;
   }
 
-  private sync(): Promise<void> {
-    if (this.syncing === undefined) {
-      this.syncing = this.runSync();
-      return this.syncing;
-    }
-    // One is running, perhaps started before the caller's bytes were written: wait for the next.
-    this.nextSync ??= this.syncing.then(
-      () => this.startNext(),
-      () => this.startNext(),
-    );
-    return this.nextSync;
-  }
-
-  private startNext(): Promise<void> {
-    this.nextSync = undefined;
-    return this.sync();
-  }
-
-  private async runSync(): Promise<void> {
-    const target = this.size;
+  /** Syncs the current file, once the files before it are synced (their entries come first). */
+  private async sync(): Promise<void> {
+    await this.retired();
+    const segment = this.current;
+    if (!segment.unsynced) return;
     try {
-      await this.file.datasync();
-      this.syncedSize = Math.max(this.syncedSize, target);
+      await segment.sync();
     } catch (error) {
       this.failure = error as Error;
       throw new StorageUnavailableError(
         `the journal could not be synced to disk (${(error as NodeJS.ErrnoException).code ?? String(error)})`,
       );
-    } finally {
-      this.syncing = undefined;
     }
   }
 }

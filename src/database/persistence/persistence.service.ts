@@ -5,13 +5,19 @@ import {
   type OnApplicationShutdown,
   type OnModuleInit,
 } from '@nestjs/common';
-import { mkdir, readdir, readFile, truncate, unlink } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, truncate, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { DATABASE_OPTIONS, type DatabaseModuleOptions } from '../database.module-definition';
 import { dataOf, StorageService } from '../storage.service';
 import type { Change } from './change';
-import { FileJournal, type FsyncMode, type OpenJournalFile, openAppendFile } from './file-journal';
+import {
+  FileJournal,
+  type FsyncMode,
+  type JournalSegment,
+  type OpenJournalFile,
+  openAppendFile,
+} from './file-journal';
 import { DamagedFileError, readEntries, readEntriesPaced } from './log-format';
 import {
   parseSnapshot,
@@ -104,6 +110,8 @@ export class PersistenceService implements OnModuleInit, OnApplicationShutdown {
   /** One compaction or restore at a time: each picks the next generation. */
   private readonly maintenance = new Mutex();
   private timer: NodeJS.Timeout | undefined;
+  /** The shutdown under way, once one has begun. */
+  private stopping: Promise<void> | undefined;
 
   constructor(
     private readonly storage: StorageService,
@@ -152,9 +160,19 @@ export class PersistenceService implements OnModuleInit, OnApplicationShutdown {
       this.snapshotBytes = bytes.length;
     }
     const journals = generations(JOURNAL).filter((generation) => generation >= base);
+    // A compaction or restore creates the next journal while writes still go to the current
+    // one: a crash then leaves it empty after a journal that may end in a write cut short,
+    // which is that journal's last entry as much as if it were the last file.
+    const sizes = await Promise.all(
+      journals.map(async (g) => (await stat(join(dir, generationName('journal', g)))).size),
+    );
+    const lastWritten = Math.max(
+      0,
+      sizes.findLastIndex((size) => size > 0),
+    );
     let entries = 0;
     for (const [position, generation] of journals.entries()) {
-      entries += await this.replay(generation, position === journals.length - 1);
+      entries += await this.replay(generation, position >= lastWritten);
     }
     // Older generations are superseded by the snapshot (a crash before their removal).
     for (const generation of [...snapshots, ...generations(JOURNAL)].filter((g) => g < base)) {
@@ -171,6 +189,11 @@ export class PersistenceService implements OnModuleInit, OnApplicationShutdown {
     // A journal just created must survive a power loss as a name in the directory, too.
     await syncDirectory(dir);
     this.storage.finishLoading(this.journal);
+    // Shut down while loading: stop() found no journal to close.
+    if (this.stopping !== undefined) {
+      await this.journal.close();
+      return undefined;
+    }
     const { tables, records } = this.storage.stats();
     const report = { tables, records, entries, ms: Math.round(performance.now() - started) };
     this.logger.log(
@@ -229,6 +252,7 @@ export class PersistenceService implements OnModuleInit, OnApplicationShutdown {
     const options = this.options;
     const journal = this.journal;
     if (options === undefined || journal === undefined || this.compacting) return;
+    if (this.storage.notReadyReason !== undefined) return;
     const limit = Math.max(options.compactMinBytes, options.compactRatio * this.snapshotBytes);
     if (journal.bytes <= limit) return;
     await this.compact().catch((error: unknown) =>
@@ -236,32 +260,77 @@ export class PersistenceService implements OnModuleInit, OnApplicationShutdown {
     );
   }
 
+  /*
+   * Compaction and restore hold writes (the WriteGate) only to switch the journal's file
+   * descriptor and take table references, or swap tables: no I/O. Why a crash at any point
+   * still loads to the state before or after (start() loads the newest snapshot, then replays
+   * the journals of its generation and later ones; N is the live generation):
+   * - journal N+1 is created and its name fsynced before the switch: a crash leaves it empty
+   *   beside journal N, which loads as before (a torn tail in N is then the last entry
+   *   written, cut off as in the last journal);
+   * - writes before the switch are all in journal N, those after it all in N+1 (the gate drains
+   *   writes in flight first). With FSYNC=always a write is acknowledged only once its own file
+   *   is fsynced, and journal N is fsynced (retired) before N+1's fsync counts, so no
+   *   acknowledged write is lost and none survives without the writes before it;
+   * - compaction's snapshot N+1 holds the state at the switch (all of N): it is written after
+   *   the switch and renamed into place atomically, and generation N is removed only after;
+   * - a restore's snapshot N+1 (the restored data, which no live write touches) is renamed into
+   *   place before the switch, so the first post-restore write can only reach journal N+1
+   *   once it exists: never post-restore writes on pre-restore data, and journal N (pre-restore
+   *   writes) is older than the snapshot, never replayed on it. A crash between its rename and
+   *   the switch loads the restored data: the restore took effect, after the writes before it.
+   */
+
+  /** Opens the next generation's journal and makes its name durable, while writes go on. */
+  private async openNextJournal(): Promise<{ next: number; segment: JournalSegment }> {
+    const options = this.options!;
+    const next = this.generation + 1;
+    const segment = await FileJournal.openSegment(
+      join(options.dataDir, generationName('journal', next)),
+      options.openJournalFile,
+    );
+    try {
+      await syncDirectory(options.dataDir);
+    } catch (error) {
+      await segment.file.close().catch(() => undefined);
+      throw error;
+    }
+    return { next, segment };
+  }
+
   /**
-   * Switches to the next journal (the generation advances then, so a failure later never makes
-   * two steps use one number), and runs `during` while writes are held.
+   * With writes held for an instant, continues the journal in `segment` (the generation
+   * advances then, so a later failure never makes two steps use one number) and runs `during`.
+   * Returns its value and the old journal's retirement (its last fsync and close).
    */
   private async switchJournal<T>(
-    during: () => T | Promise<T>,
-  ): Promise<{ value: T; next: number }> {
-    const options = this.options!;
-    const journal = this.journal!;
-    const dir = options.dataDir;
-    let next = 0;
-    const value = await this.storage.exclusive(async () => {
-      next = this.generation + 1;
-      await journal.rotate(join(dir, generationName('journal', next)), options.openJournalFile);
-      this.generation = next;
-      // Writes acknowledged from now on live in the new file: its name must be durable first.
-      await syncDirectory(dir);
-      return during();
-    });
-    return { value, next };
+    next: number,
+    segment: JournalSegment,
+    during: () => T,
+  ): Promise<{ value: T; retired: Promise<void> }> {
+    let retired: Promise<void> | undefined;
+    try {
+      const value = await this.storage.exclusive(() => {
+        retired = this.journal!.switchTo(segment);
+        this.generation = next;
+        return during();
+      });
+      return { value, retired: retired! };
+    } finally {
+      if (retired === undefined) await segment.file.close().catch(() => undefined);
+    }
   }
 
   private async runCompaction(): Promise<void> {
+    // Queued behind a restore while shutdown began: the journal may be closing.
+    this.assertServing();
     if (this.options === undefined || this.journal === undefined) return;
     const started = performance.now();
-    const { value: tables, next } = await this.switchJournal(() => this.storage.copyTables());
+    const { next, segment } = await this.openNextJournal();
+    const { value: tables, retired } = await this.switchJournal(next, segment, () =>
+      this.storage.copyTables(),
+    );
+    await retired;
     this.snapshotBytes = await writeSnapshotFile(
       join(this.options.dataDir, generationName('snapshot', next)),
       tables,
@@ -284,8 +353,9 @@ export class PersistenceService implements OnModuleInit, OnApplicationShutdown {
 
   /**
    * Replaces all data with a backup's, all or nothing. The data is checked and built aside
-   * first (nothing live changes if it is refused); then, with writes held, the built tables are
-   * written as the next snapshot with a fresh journal (with DATA_DIR) and swapped in.
+   * first (nothing live changes if it is refused); with DATA_DIR the built tables are then
+   * written as the next snapshot, while writes go on; then, with writes held for an instant,
+   * the journal continues in a fresh file and the built tables are swapped in.
    * @throws DatabaseError when the data breaks a rule a write would have to keep
    */
   async restore(data: readonly TableData[]): Promise<{ tables: number; records: number }> {
@@ -298,21 +368,34 @@ export class PersistenceService implements OnModuleInit, OnApplicationShutdown {
         return;
       }
       const dir = this.options.dataDir;
-      // The snapshot is written from the tables as built (what is served), not from the upload.
-      const tables = [...built.values()].map(dataOf);
-      const { next } = await this.switchJournal(async () => {
-        this.snapshotBytes = await writeSnapshotFile(
-          join(dir, generationName('snapshot', this.generation)),
-          tables,
-        ).catch((error: NodeJS.ErrnoException) => {
-          throw error.code === 'ENOSPC'
-            ? new DiskFullError(generationName('snapshot', this.generation))
-            : new StorageUnavailableError(
-                `the restored data could not be saved (${error.code ?? error.message})`,
-              );
-        });
-        this.storage.swapTables(built);
-      });
+      const { next, segment } = await this.openNextJournal();
+      const snapshot = generationName('snapshot', next);
+      let bytes: number;
+      try {
+        // From the tables as built (what is served), not from the upload.
+        bytes = await writeSnapshotFile(join(dir, snapshot), [...built.values()].map(dataOf));
+      } catch (error) {
+        await segment.file.close().catch(() => undefined);
+        const code = (error as NodeJS.ErrnoException).code;
+        throw code === 'ENOSPC'
+          ? new DiskFullError(snapshot)
+          : new StorageUnavailableError(
+              `the restored data could not be saved (${code ?? String(error)})`,
+            );
+      }
+      let retired: Promise<void>;
+      try {
+        ({ retired } = await this.switchJournal(next, segment, () =>
+          this.storage.swapTables(built),
+        ));
+      } catch (error) {
+        // Not switched, not swapped: the snapshot must not bring the refused restore back.
+        await unlink(join(dir, snapshot)).then(() => syncDirectory(dir));
+        throw error;
+      }
+      this.snapshotBytes = bytes;
+      // The restore is saved; the old journal's writes are superseded, whether its sync worked.
+      await retired.catch(() => undefined);
       await this.removeGenerationsFrom(next - 1);
     });
     const { tables, records } = this.storage.stats();
@@ -343,16 +426,23 @@ export class PersistenceService implements OnModuleInit, OnApplicationShutdown {
     await syncDirectory(dir);
   }
 
-  /** Stops logging, syncs and closes the journal. */
-  async onApplicationShutdown(): Promise<void> {
+  /**
+   * Stops logging, then flushes, syncs and closes the journal. Every call (Nest's shutdown
+   * hook, then main.ts's deadline) returns the same promise, so none resolves (and lets the
+   * process exit) before the journal's last fsync.
+   */
+  onApplicationShutdown(): Promise<void> {
+    this.stopping ??= this.stop();
+    return this.stopping;
+  }
+
+  private async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
-    const journal = this.journal;
-    if (journal === undefined) return;
-    this.journal = undefined;
-    await this.compacting?.catch(() => undefined);
-    // New writes are refused; one already past that check reaches the closed journal, which
-    // refuses it too, so nothing is applied that was not logged.
+    // New writes, compactions and restores are refused from now on; a write already past that
+    // check reaches the closed journal, which refuses it too: nothing applied goes unlogged.
     this.storage.beginShutdown();
-    await journal.close();
+    // A compaction or restore under way may be switching journals: it finishes first.
+    await this.maintenance.waitForUnlock();
+    await this.journal?.close();
   }
 }
