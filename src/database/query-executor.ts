@@ -193,7 +193,13 @@ export async function executeList(
         { ...query, after: order.after },
         yielder,
       )
-    : await pageInOrder(selection, order.keyOf, { ...query, after: order.after }, yielder);
+    : await pageInOrder(
+        selection,
+        order.keyOf,
+        // Unfiltered, the snapshot's size is the count: the scan stops at the page's end.
+        { ...query, after: order.after, knownTotal: selection.test ? undefined : selection.size },
+        yielder,
+      );
   const last = lastOf(page);
   const project = query.fields === undefined ? undefined : compileProjection(query.fields);
   return {

@@ -11,6 +11,8 @@ export interface PageRequest<K> {
   readonly after?: K;
   /** Count every match (for X-Total-Count); false lets a scan stop at the page's end. */
   readonly count: boolean;
+  /** The number of matches when known without a scan (an unfiltered table's size). */
+  readonly knownTotal?: number;
 }
 
 export interface Page<T> {
@@ -41,12 +43,13 @@ export function compareSeqKeys(a: readonly number[], b: readonly number[]): numb
 export async function pageInOrder<T>(
   { rows, test }: Candidates<T>,
   keyOf: (item: T) => readonly number[],
-  { limit, offset, after, count }: PageRequest<readonly number[]>,
+  { limit, offset, after, count, knownTotal }: PageRequest<readonly number[]>,
   yielder: Yielder,
 ): Promise<Page<T>> {
   const out: T[] = [];
   let total = 0;
   let skipped = 0;
+  const counting = count && knownTotal === undefined;
   let more = false;
   // The key of the last row is taken with the row: the record may be gone by the scan's end.
   let lastKey: readonly number[] | undefined;
@@ -55,7 +58,7 @@ export async function pageInOrder<T>(
     if (test !== undefined && !test(item)) continue;
     total++;
     if (more) {
-      if (!count) break;
+      if (!counting) break;
       continue;
     }
     if (after !== undefined && compareSeqKeys(keyOf(item), after) <= 0) continue;
@@ -70,7 +73,7 @@ export async function pageInOrder<T>(
   }
   return {
     items: out,
-    total: count ? total : undefined,
+    total: count ? (knownTotal ?? total) : undefined,
     nextKey: more ? lastKey : undefined,
   };
 }
