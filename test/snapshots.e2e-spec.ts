@@ -161,4 +161,43 @@ describe('Snapshot reads over HTTP', () => {
       .get(`/api/v1/data/big/${rid(0)}`)
       .expect(200);
   });
+
+  describe('a cursor issued while its last row is deleted', () => {
+    let cursorApp: INestApplication;
+    let server: ReturnType<INestApplication['getHttpServer']>;
+    const cid = (i: number) => `r${String(i).padStart(7, '0')}`;
+
+    beforeAll(async () => {
+      cursorApp = await createTestApp({ env: { BULK_MAX: '10000', BODY_LIMIT: '4mb' } });
+      server = cursorApp.getHttpServer();
+      for (let start = 0; start < 200_000; start += 10_000) {
+        const rows = Array.from({ length: 10_000 }, (_, j) => ({
+          id: cid(start + j),
+          k: start + j,
+        }));
+        await request(server).post('/api/v1/data/c').send(rows).expect(201);
+      }
+    });
+
+    afterAll(() => cursorApp.close());
+
+    it('points after that row: the next page does not start again from the top', async () => {
+      // The counted scan goes on after the page is full; the DELETE lands while it runs.
+      const [page] = await Promise.all([
+        request(server).get('/api/v1/data/c?k=gte.0&limit=100').expect(200),
+        request(server)
+          .delete(`/api/v1/data/c/${cid(99)}`)
+          .expect(204),
+      ]);
+      const rows = page.body as { id: string }[];
+      const last = rows.at(-1)!.id;
+      const link = /^<([^>]+)>; rel="next"$/.exec(String(page.headers.link))![1];
+
+      const next = await request(server).get(link).expect(200);
+
+      const first = (next.body as { id: string }[])[0].id;
+      expect(first > last).toBe(true);
+      expect(first).toBe(cid(Number(last.slice(1)) + 1));
+    });
+  });
 });
