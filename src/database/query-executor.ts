@@ -159,7 +159,7 @@ function listOrder(view: TableView, query: ListQuery, print: () => string): List
       position === undefined
         ? undefined
         : (positionKey(position, ([id]) => {
-            const record = id === null ? undefined : view.table.get(id);
+            const record = id === null ? undefined : view.get(id);
             return record === undefined ? undefined : keyOf(record);
           }) as RowKey),
   };
@@ -387,9 +387,9 @@ async function prepareJoin(
         position === undefined
           ? undefined
           : (positionKey(position, ([leftId, rightId]) => {
-              const left = leftId === null ? null : leftTable.table.get(leftId);
+              const left = leftId === null ? null : leftTable.get(leftId);
               const right =
-                rightId === null || rightId === undefined ? null : rightTable.table.get(rightId);
+                rightId === null || rightId === undefined ? null : rightTable.get(rightId);
               if (left === undefined || right === undefined) return undefined;
               return keyOf(anchorsOnly ? { left } : { left, right });
             }) as RowKey),

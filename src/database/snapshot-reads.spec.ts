@@ -5,6 +5,7 @@ import { parseJoinQuery, parseListQuery, type RawQuery } from './query/query-par
 import { PAUSE } from './query/yielder';
 import type { StoredRecord } from './record.types';
 import { StorageService } from './storage.service';
+import { keptBytesOf } from './versions';
 
 /**
  * Reads see one state: the state when they started. Each test lets a write land while a read
@@ -168,8 +169,15 @@ describe('Snapshot reads (StorageService)', () => {
   });
 
   describe('past SNAPSHOT_MAX_MB', () => {
+    // What keeping one old version of a seeded record costs: 300 of them fit.
+    const one = keptBytesOf({
+      id: rid(0),
+      k: 0,
+      created_at: new Date().toISOString(),
+      updated_at: new Date().toISOString(),
+    });
     const setup = async () => {
-      const db = new StorageService({ snapshotMaxBytes: 64 * 1024 });
+      const db = new StorageService({ snapshotMaxBytes: 300 * one });
       await seeded(db, 200_000);
       return db;
     };
@@ -195,7 +203,6 @@ describe('Snapshot reads (StorageService)', () => {
       const oldest = await db.listAll('c', list({ limit: 'all' }));
       const oldRows = oldest.rows[Symbol.iterator]();
       oldRows.next();
-      // About 216 estimated bytes per old version: 280 fit in 64 KiB, 340 do not.
       await rewrite(db, 0, 280);
       const younger = await db.listAll('c', list({ limit: 'all' }));
       expect(db.snapshots.open).toBe(2);

@@ -2,7 +2,7 @@ import { DuplicateRecordError, LockTimeoutError, RecordNotFoundError } from './d
 import type { StoredRecord } from './record.types';
 import { Table } from './table';
 import { SnapshotTooOldError } from './database.errors';
-import { estimateBytes, Versions } from './versions';
+import { keptBytesOf, Versions } from './versions';
 
 const record = (id: string, extra: Record<string, string> = {}): StoredRecord => ({
   id,
@@ -148,7 +148,7 @@ describe('Table', () => {
     });
 
     it('ends the oldest open read once kept values pass the budget, and frees them', () => {
-      const one = estimateBytes(record('r0'));
+      const one = keptBytesOf(record('r0'));
       const versions = new Versions(6.5 * one);
       const table = seeded(versions, 8);
       const oldest = versions.openSnapshot();

@@ -12,7 +12,8 @@ import { HashIndex, type Scalar } from './hash-index';
 import type { FieldPath } from './query/field-path';
 import type { StoredRecord } from './record.types';
 import {
-  estimateBytes,
+  anyIn,
+  keptBytesOf,
   valueAt,
   type OldVersion,
   type ReadSnapshot,
@@ -44,6 +45,8 @@ export class Table implements VersionedTable {
   private slots: Slot[] = [];
   /** Slots with old values kept for open reads. */
   private readonly kept = new Set<Slot>();
+  /** The sequence number of each kept old value (a record replaced or deleted since a read began). */
+  private readonly keptSeqs = new Map<StoredRecord, number>();
   /** Deleted slots still in `slots`, and how many make a compaction worth it. */
   private dead = 0;
   private compactAt = COMPACT_MIN;
@@ -103,6 +106,21 @@ export class Table implements VersionedTable {
     return record;
   }
 
+  /**
+   * The record with this id as of write version `version` (an open read's), or null. A record
+   * deleted since is found among the kept values.
+   */
+  getAt(id: string, version: number): StoredRecord | null {
+    const slot = this.live.get(id);
+    const found = slot === undefined ? null : valueAt(slot, version);
+    if (found !== null) return found;
+    for (const kept of this.kept) {
+      const old = valueAt(kept, version);
+      if (old !== null && old.id === id) return old;
+    }
+    return null;
+  }
+
   /** Position in insertion order of a record that exists now; -1 when absent. */
   seqOf(id: string): number {
     return this.live.get(id)?.seq ?? -1;
@@ -129,10 +147,8 @@ export class Table implements VersionedTable {
    */
   seqHolding(record: StoredRecord): number {
     const slot = this.live.get(record.id);
-    if (slot !== undefined && (slot.record === record || holds(slot, record))) return slot.seq;
-    // Deleted since (its id may have come back in a new slot): look among the kept values.
-    for (const kept of this.kept) if (holds(kept, record)) return kept.seq;
-    return -1;
+    if (slot !== undefined && slot.record === record) return slot.seq;
+    return this.keptSeqs.get(record) ?? -1;
   }
 
   /**
@@ -236,29 +252,32 @@ export class Table implements VersionedTable {
       for (const index of this.indexes.values()) index.remove(previous);
       const slot = this.live.get(id)!;
       this.live.delete(id);
+      this.dead++;
       this.supersede(slot, null, this.written());
-      if (++this.dead > this.compactAt) this.compact(this.versions.oldestOpen);
+      if (this.dead > this.compactAt) this.compact();
     };
   }
 
-  /** Drops old values no read at `oldest` or later can see; returns the bytes freed. */
-  prune(oldest: number): number {
+  /** Drops old values that no read at these versions (ascending) sees; returns the bytes freed. */
+  prune(open: readonly number[]): number {
     let freed = 0;
     for (const slot of this.kept) {
-      // An old value is seen by reads from its `since` until the `since` of the newer one.
+      // An old value is seen by reads from its `since` until the `since` of the next newer one.
       let newer: Slot | OldVersion = slot;
-      while (newer.prev !== undefined) {
-        if (newer.since <= oldest) {
-          for (let old: OldVersion | undefined = newer.prev; old !== undefined; old = old.prev)
-            freed += old.bytes;
-          newer.prev = undefined;
-          break;
+      let until = slot.since;
+      for (let old = slot.prev; old !== undefined; old = old.prev) {
+        if (anyIn(open, old.since, until)) {
+          newer = old;
+        } else {
+          newer.prev = old.prev;
+          freed += old.bytes;
+          if (old.record !== null) this.keptSeqs.delete(old.record);
         }
-        newer = newer.prev;
+        until = old.since;
       }
       if (slot.prev === undefined) this.kept.delete(slot);
     }
-    if (this.dead > this.compactAt) this.compact(oldest);
+    if (this.dead > this.compactAt) this.compact();
     return freed;
   }
 
@@ -278,10 +297,11 @@ export class Table implements VersionedTable {
   private supersede(slot: Slot, next: StoredRecord | null, version: number): void {
     const old = slot.record;
     let bytes = 0;
-    if (this.versions.mustKeep(slot.since)) {
-      bytes = estimateBytes(old);
+    if (old !== null && this.versions.mustKeep(slot.since)) {
+      bytes = keptBytesOf(old);
       slot.prev = { record: old, since: slot.since, bytes, prev: slot.prev };
       this.kept.add(slot);
+      this.keptSeqs.set(old, slot.seq);
     }
     slot.record = next;
     slot.since = version;
@@ -289,16 +309,16 @@ export class Table implements VersionedTable {
   }
 
   /**
-   * Removes deleted slots that no open read can see (a new array: reads in progress keep the
-   * one they started on). Runs once deletions since the last one reach half the table, so its
-   * cost is O(1) per deletion, amortised.
+   * Removes deleted slots that no open read can see, those with no old value left (a new
+   * array: reads in progress keep the one they started on). Runs once deletions since the last
+   * one reach half the table, so its cost is O(1) per deletion, amortised.
    */
-  private compact(oldest: number): void {
+  private compact(): void {
     const slots: Slot[] = [];
     let dead = 0;
     for (const slot of this.slots) {
       if (slot.record === null) {
-        if (slot.prev === undefined && slot.since <= oldest) continue;
+        if (slot.prev === undefined) continue;
         dead++;
       }
       slots.push(slot);
@@ -356,12 +376,6 @@ export class Table implements VersionedTable {
   }
 }
 
-function holds(slot: Slot, record: StoredRecord): boolean {
-  for (let old = slot.prev; old !== undefined; old = old.prev)
-    if (old.record === record) return true;
-  return false;
-}
-
 /**
  * A table as one read sees it: the records of its snapshot, in insertion order, however the
  * table changes meanwhile. Iterating it checks that the read has not been ended.
@@ -383,6 +397,12 @@ export class TableView implements Iterable<StoredRecord> {
   /** The records of the snapshot, in insertion order (a join's relation). */
   values(): Iterable<StoredRecord> {
     return this;
+  }
+
+  /** The record with this id in the snapshot, if any. @throws SnapshotTooOldError */
+  get(id: string): StoredRecord | undefined {
+    this.snapshot.check();
+    return this.table.getAt(id, this.snapshot.version) ?? undefined;
   }
 
   /** Whether the table's records are as the snapshot sees them (live lookups are exact). */

@@ -48,8 +48,8 @@ export class ReadSnapshot {
 
 /** What versions asks of a table that keeps old values: forget what no open read can see. */
 export interface VersionedTable {
-  /** Drops kept values that no read at `oldest` or later sees; returns the bytes freed. */
-  prune(oldest: number): number;
+  /** Drops kept values that no read at these versions (ascending) sees; returns the bytes freed. */
+  prune(open: readonly number[]): number;
 }
 
 /**
@@ -67,6 +67,7 @@ export class Versions {
   /** Version of the newest open snapshot; -1 with none. */
   private newest = -1;
   private kept = 0;
+  private keptAfterPrune = 0;
   private readonly holders = new Set<VersionedTable>();
 
   constructor(readonly maxBytes: number = Number.POSITIVE_INFINITY) {}
@@ -79,11 +80,6 @@ export class Versions {
   /** Estimated bytes of old values kept for open reads. */
   get keptBytes(): number {
     return this.kept;
-  }
-
-  /** Version of the oldest open snapshot; +Infinity with none. */
-  get oldestOpen(): number {
-    return this.open.size === 0 ? Number.POSITIVE_INFINITY : this.oldestVersion();
   }
 
   get openReads(): number {
@@ -106,7 +102,9 @@ export class Versions {
       this.newest = -1;
       for (const other of this.open) this.newest = other.version;
     }
-    // Pruning keeps what the oldest open read may see, so only its end frees anything.
+    // Values kept for this read alone are dropped when the oldest read ends (then most are), or
+    // when the budget is reached: a pass over every kept value on each read's end would cost
+    // more than it frees.
     if (wasOldest) this.prune();
   }
 
@@ -120,10 +118,17 @@ export class Versions {
     return this.newest >= since;
   }
 
-  /** Records that `table` keeps `bytes` more of old values; ends reads past the budget. */
+  /**
+   * Records that `table` keeps `bytes` more of old values. Past the budget, first drops what no
+   * open read needs any more (values kept for reads that closed since), then ends the oldest
+   * open reads until the kept values fit.
+   */
   keep(table: VersionedTable, bytes: number): void {
     this.holders.add(table);
     this.kept += bytes;
+    if (this.kept <= this.maxBytes) return;
+    // A full pass costs O(kept values): only when enough was kept since the last one.
+    if (this.kept - this.keptAfterPrune >= this.maxBytes / 8) this.prune();
     while (this.kept > this.maxBytes && this.open.size > 0) {
       const oldest = this.open.values().next().value as ReadSnapshot;
       oldest.ended = new SnapshotTooOldError(this.maxBytes);
@@ -131,18 +136,36 @@ export class Versions {
     }
   }
 
+  /** Drops every kept value that no open read can see. */
   private prune(): void {
     if (this.holders.size === 0) return;
-    const oldest = this.oldestOpen;
+    const open = [...this.open].map((snapshot) => snapshot.version);
     for (const table of this.holders) {
-      this.kept -= table.prune(oldest);
-      if (oldest === Number.POSITIVE_INFINITY) this.holders.delete(table);
+      this.kept -= table.prune(open);
+      if (open.length === 0) this.holders.delete(table);
     }
+    this.keptAfterPrune = this.kept;
   }
+}
 
-  private oldestVersion(): number {
-    return (this.open.values().next().value as ReadSnapshot).version;
+/** Whether one of `open` (ascending) lies in [from, until). */
+export function anyIn(open: readonly number[], from: number, until: number): boolean {
+  let low = 0;
+  let high = open.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if (open[middle] < from) low = middle + 1;
+    else high = middle;
   }
+  return low < open.length && open[low] < until;
+}
+
+/**
+ * What keeping an old value costs: the record, the chain entry and the map entry that finds
+ * its sequence number.
+ */
+export function keptBytesOf(record: StoredRecord): number {
+  return estimateBytes(record) + 80;
 }
 
 /**

@@ -1,4 +1,5 @@
 import { Writable, type Readable } from 'node:stream';
+import { SnapshotTooOldError } from '../../database/database.errors';
 import { PAUSE, type LazyRows } from '../../database/query/yielder';
 import {
   JSON_TYPE,
@@ -72,6 +73,31 @@ describe('rowStream', () => {
       throw new Error('boom');
     }
     await expect(text(rowStream(broken(), JSON_TYPE).getStream())).rejects.toThrow('boom');
+  });
+
+  it('ends NDJSON with a last line holding the problem when reading a row throws', async () => {
+    function* ended(): LazyRows<unknown> {
+      yield { a: 1 };
+      throw new SnapshotTooOldError(1048576);
+    }
+    const lines = (await text(rowStream(ended(), NDJSON_TYPE).getStream())).split('\n');
+
+    expect(lines).toHaveLength(3);
+    expect(lines[2]).toBe('');
+    expect(JSON.parse(lines[0])).toEqual({ a: 1 });
+    expect(JSON.parse(lines[1])).toEqual({
+      error: expect.objectContaining({ status: 503, code: 'SNAPSHOT_TOO_OLD' }),
+    });
+  });
+
+  it('closes its read once, when it ends, fails or is abandoned', async () => {
+    const close = jest.fn();
+    await text(rowStream([{ a: 1 }], NDJSON_TYPE, { close }).getStream());
+    const abandoned = rowStream([{ a: 1 }], JSON_TYPE, { close }).getStream();
+    abandoned.destroy();
+    await new Promise((resolve) => abandoned.once('close', resolve));
+
+    expect(close).toHaveBeenCalledTimes(2);
   });
 });
 

@@ -1,8 +1,8 @@
-import { StreamableFile } from '@nestjs/common';
+import { Logger, StreamableFile } from '@nestjs/common';
 import Negotiator from 'negotiator';
 import { Readable } from 'node:stream';
 import { PAUSE, Yielder, type LazyRows } from '../../database/query/yielder';
-import { toProblem } from '../problems/problem-details';
+import { INTERNAL_ERROR, PROBLEM_CONTENT_TYPE, toProblem } from '../problems/problem-details';
 
 export const JSON_TYPE = 'application/json';
 export const NDJSON_TYPE = 'application/x-ndjson';
@@ -117,10 +117,32 @@ export function rowStream(
       callback(error);
     },
   });
-  return new StreamableFile(body, {
+  const file = new StreamableFile(body, {
     type: array ? `${JSON_TYPE}; charset=utf-8` : type,
   });
+  // Nest's default answers a stream that fails before its first byte with a bare 400: answer
+  // with the problem instead (503 SNAPSHOT_TOO_OLD for a read ended before it began). Once
+  // bytes are out, the connection is closed so the body never looks whole.
+  file.setErrorHandler((error, res) => {
+    if (res.destroyed) return;
+    if (res.headersSent) {
+      if (res.destroy !== undefined) res.destroy();
+      else res.end();
+      return;
+    }
+    const problem = toProblem(error);
+    if (problem.code === INTERNAL_ERROR) logger.error(error);
+    res.statusCode = problem.status;
+    (res as { setHeader?: (name: string, value: string) => void }).setHeader?.(
+      'Content-Type',
+      PROBLEM_CONTENT_TYPE,
+    );
+    res.send(JSON.stringify(problem));
+  });
+  return file;
 }
+
+const logger = new Logger('RowStream');
 
 /**
  * JSON of join rows (`{"left":…,"right":…}`, the same text as JSON.stringify), with each side's
