@@ -473,13 +473,19 @@ export class StorageService implements OnModuleInit, OnModuleDestroy {
   // --- internals ---
 
   /** Runs a read on a snapshot taken now, closed when the read ends. */
-  private async reading<T>(read: (snapshot: ReadSnapshot) => Promise<T>): Promise<T> {
+  private reading<T>(read: (snapshot: ReadSnapshot) => Promise<T>): Promise<T> {
     const snapshot = this.versions.openSnapshot();
+    const close = () => this.versions.close(snapshot);
+    let pending: Promise<T>;
     try {
-      return await read(snapshot);
-    } finally {
-      this.versions.close(snapshot);
+      pending = read(snapshot);
+    } catch (error) {
+      close();
+      throw error;
     }
+    // Registered before the caller's own reaction, so the snapshot is closed first.
+    pending.then(close, close);
+    return pending;
   }
 
   /**

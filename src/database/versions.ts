@@ -37,6 +37,10 @@ export function valueAt(slot: Slot, version: number): StoredRecord | null {
 export class ReadSnapshot {
   /** Why the read was ended early, once it was. */
   ended: SnapshotTooOldError | undefined;
+  /** Neighbours in the list of open snapshots (by version), kept by Versions. */
+  older: ReadSnapshot | undefined;
+  newer: ReadSnapshot | undefined;
+  isOpen = true;
 
   constructor(readonly version: number) {}
 
@@ -62,10 +66,13 @@ export interface VersionedTable {
  */
 export class Versions {
   private current = 0;
-  /** Open snapshots, oldest first (versions only grow, so opening order is version order). */
-  private readonly open = new Set<ReadSnapshot>();
-  /** Version of the newest open snapshot; -1 with none. */
-  private newest = -1;
+  /**
+   * Open snapshots, a list from the oldest to the newest (versions only grow, so opening order
+   * is version order): opening, closing and finding either end cost O(1) and allocate nothing.
+   */
+  private oldest: ReadSnapshot | undefined;
+  private newest: ReadSnapshot | undefined;
+  private count = 0;
   private kept = 0;
   private keptAfterPrune = 0;
   private readonly holders = new Set<VersionedTable>();
@@ -83,29 +90,35 @@ export class Versions {
   }
 
   get openReads(): number {
-    return this.open.size;
+    return this.count;
   }
 
   /** A snapshot of the current state, until `close`. O(1). */
   openSnapshot(): ReadSnapshot {
     const snapshot = new ReadSnapshot(this.current);
-    this.open.add(snapshot);
-    this.newest = snapshot.version;
+    snapshot.older = this.newest;
+    if (this.newest === undefined) this.oldest = snapshot;
+    else this.newest.newer = snapshot;
+    this.newest = snapshot;
+    this.count++;
     return snapshot;
   }
 
   /** Ends a read (idempotent); what only it could see is dropped. */
   close(snapshot: ReadSnapshot): void {
-    const wasOldest = this.open.values().next().value === snapshot;
-    if (!this.open.delete(snapshot)) return;
-    if (snapshot.version === this.newest) {
-      this.newest = -1;
-      for (const other of this.open) this.newest = other.version;
-    }
+    if (!snapshot.isOpen) return;
+    snapshot.isOpen = false;
+    const wasOldest = snapshot === this.oldest;
+    if (snapshot.older === undefined) this.oldest = snapshot.newer;
+    else snapshot.older.newer = snapshot.newer;
+    if (snapshot.newer === undefined) this.newest = snapshot.older;
+    else snapshot.newer.older = snapshot.older;
+    snapshot.older = snapshot.newer = undefined;
+    this.count--;
     // Values kept for this read alone are dropped when the oldest read ends (then most are), or
     // when the budget is reached: a pass over every kept value on each read's end would cost
     // more than it frees.
-    if (wasOldest) this.prune();
+    if (wasOldest && this.holders.size > 0) this.prune();
   }
 
   /** The version of a write being applied now. */
@@ -115,7 +128,7 @@ export class Versions {
 
   /** Whether a value current since `since` is visible to an open snapshot, so must be kept. */
   mustKeep(since: number): boolean {
-    return this.newest >= since;
+    return this.newest !== undefined && this.newest.version >= since;
   }
 
   /**
@@ -129,8 +142,8 @@ export class Versions {
     if (this.kept <= this.maxBytes) return;
     // A full pass costs O(kept values): only when enough was kept since the last one.
     if (this.kept - this.keptAfterPrune >= this.maxBytes / 8) this.prune();
-    while (this.kept > this.maxBytes && this.open.size > 0) {
-      const oldest = this.open.values().next().value as ReadSnapshot;
+    while (this.kept > this.maxBytes && this.oldest !== undefined) {
+      const oldest = this.oldest;
       oldest.ended = new SnapshotTooOldError(this.maxBytes);
       this.close(oldest);
     }
@@ -139,7 +152,9 @@ export class Versions {
   /** Drops every kept value that no open read can see. */
   private prune(): void {
     if (this.holders.size === 0) return;
-    const open = [...this.open].map((snapshot) => snapshot.version);
+    const open: number[] = [];
+    for (let snapshot = this.oldest; snapshot !== undefined; snapshot = snapshot.newer)
+      open.push(snapshot.version);
     for (const table of this.holders) {
       this.kept -= table.prune(open);
       if (open.length === 0) this.holders.delete(table);

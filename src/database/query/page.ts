@@ -51,8 +51,6 @@ export async function pageInOrder<T>(
   let skipped = 0;
   const counting = count && knownTotal === undefined;
   let more = false;
-  // The key of the last row is taken with the row: the record may be gone by the scan's end.
-  let lastKey: readonly number[] | undefined;
   for (const item of rows) {
     if (yielder.due()) await yielder.pause();
     if (test !== undefined && !test(item)) continue;
@@ -66,15 +64,15 @@ export async function pageInOrder<T>(
       skipped++;
       continue;
     }
-    if (out.length < limit) {
-      out.push(item);
-      lastKey = keyOf(item);
-    } else more = true;
+    if (out.length < limit) out.push(item);
+    else more = true;
   }
   return {
     items: out,
     total: count ? (knownTotal ?? total) : undefined,
-    nextKey: more ? lastKey : undefined,
+    // The key comes from the read's snapshot (keyOf), so it is the row's even when the record
+    // was deleted while the scan went on.
+    nextKey: more && out.length > 0 ? keyOf(out[out.length - 1]) : undefined,
   };
 }
 
