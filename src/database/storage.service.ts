@@ -659,21 +659,33 @@ export class StorageService implements OnModuleInit, OnModuleDestroy {
 
 /**
  * A stream's rows, stopped as soon as its snapshot is ended (even between rows already
- * gathered), and its snapshot closed once they are read through or abandoned.
+ * gathered), and its snapshot closed once they are read through or abandoned. A plain iterator,
+ * not a generator: a generator's suspend and resume on every row cost more than the check.
  */
-function* checkedRows<T>(
-  rows: LazyRows<T>,
-  snapshot: ReadSnapshot,
-  close: () => void,
-): Generator<T | typeof PAUSE> {
-  try {
-    for (const row of rows) {
-      snapshot.check();
-      yield row;
-    }
-  } finally {
-    close();
-  }
+function checkedRows<T>(rows: LazyRows<T>, snapshot: ReadSnapshot, close: () => void): LazyRows<T> {
+  return {
+    [Symbol.iterator](): Iterator<T | typeof PAUSE> {
+      const inner = rows[Symbol.iterator]();
+      return {
+        next(): IteratorResult<T | typeof PAUSE> {
+          try {
+            snapshot.check();
+            const step = inner.next();
+            if (step.done === true) close();
+            return step;
+          } catch (error) {
+            close();
+            throw error;
+          }
+        },
+        return(value?: unknown): IteratorResult<T | typeof PAUSE> {
+          close();
+          inner.return?.();
+          return { done: true, value };
+        },
+      };
+    },
+  };
 }
 
 /** Keeps the conversion in flatten() observable, so the optimiser cannot drop it. */
