@@ -22,6 +22,13 @@ import {
   Versions,
 } from './versions';
 
+/** A table's parallel arrays: its slots, and each one's current value and its version. */
+interface SlotArrays {
+  readonly slots: readonly Slot[];
+  readonly current: readonly (StoredRecord | null)[];
+  readonly sinces: readonly number[];
+}
+
 /** Fewest deleted slots that make a compaction worth it. */
 const COMPACT_MIN = 1024;
 
@@ -41,8 +48,15 @@ export interface IndexInfo {
 export class Table implements VersionedTable {
   /** Slots of the records that exist now, by id. */
   private readonly live = new Map<string, Slot>();
-  /** Every slot in sequence order, including deleted ones that an open read may still see. */
+  /**
+   * Every slot in sequence order, including deleted ones that an open read may still see, and
+   * beside them each slot's current value and its version: a scan reads these two arrays and
+   * the records, and touches a slot only when its value changed after the read began (one
+   * memory access fewer per record on a cold cache).
+   */
   private slots: Slot[] = [];
+  private current: (StoredRecord | null)[] = [];
+  private sinces: number[] = [];
   /** Slots with old values kept for open reads. */
   private readonly kept = new Set<Slot>();
   /** The sequence number of each kept old value (a record replaced or deleted since a read began). */
@@ -128,12 +142,21 @@ export class Table implements VersionedTable {
 
   /** The records as they are now, in insertion order. */
   *values(): IterableIterator<StoredRecord> {
-    for (const slot of this.slots) if (slot.record !== null) yield slot.record;
+    for (const record of this.current) if (record !== null) yield record;
+  }
+
+  /**
+   * The arrays a view reads: replaced (never changed in length) by a compaction, so a view keeps
+   * the ones it started with. In those, a value whose version is not after the read's is the
+   * read's value; any other is found in the slot's chain.
+   */
+  get arrays(): SlotArrays {
+    return { slots: this.slots, current: this.current, sinces: this.sinces };
   }
 
   /** The table as of `snapshot`, for a read of any length. O(1). */
   view(snapshot: ReadSnapshot): TableView {
-    return new TableView(this, snapshot, this.slots, this.live.size);
+    return new TableView(this, snapshot, this.arrays, this.live.size);
   }
 
   /** Whether no write has changed a record since `snapshot` (what is live is what it sees). */
@@ -287,9 +310,12 @@ export class Table implements VersionedTable {
   }
 
   private add(record: StoredRecord, version: number): void {
-    const slot: Slot = { seq: this.nextSeq++, record, since: version, prev: undefined };
+    const pos = this.slots.length;
+    const slot: Slot = { seq: this.nextSeq++, record, since: version, prev: undefined, pos };
     this.live.set(record.id, slot);
     this.slots.push(slot);
+    this.current.push(record);
+    this.sinces.push(version);
     for (const index of this.indexes.values()) index.add(record);
   }
 
@@ -305,6 +331,8 @@ export class Table implements VersionedTable {
     }
     slot.record = next;
     slot.since = version;
+    this.current[slot.pos] = next;
+    this.sinces[slot.pos] = version;
     if (bytes > 0) this.versions.keep(this, bytes);
   }
 
@@ -315,15 +343,22 @@ export class Table implements VersionedTable {
    */
   private compact(): void {
     const slots: Slot[] = [];
+    const current: (StoredRecord | null)[] = [];
+    const sinces: number[] = [];
     let dead = 0;
     for (const slot of this.slots) {
       if (slot.record === null) {
         if (slot.prev === undefined) continue;
         dead++;
       }
+      slot.pos = slots.length;
       slots.push(slot);
+      current.push(slot.record);
+      sinces.push(slot.since);
     }
     this.slots = slots;
+    this.current = current;
+    this.sinces = sinces;
     this.dead = dead;
     this.compactAt = dead + Math.max(COMPACT_MIN, this.live.size >>> 1);
   }
@@ -381,17 +416,20 @@ export class Table implements VersionedTable {
  * table changes meanwhile. Iterating it checks that the read has not been ended.
  */
 export class TableView implements Iterable<StoredRecord> {
+  private readonly length: number;
+
   constructor(
     readonly table: Table,
     readonly snapshot: ReadSnapshot,
-    private readonly slots: readonly Slot[],
+    private readonly arrays: SlotArrays,
     /** Records in the snapshot. */
     readonly size: number,
-    private readonly length = slots.length,
-  ) {}
+  ) {
+    this.length = arrays.slots.length;
+  }
 
   [Symbol.iterator](): Iterator<StoredRecord> {
-    return new SlotScan(this.slots, this.length, this.snapshot);
+    return new SlotScan(this.arrays, this.length, this.snapshot);
   }
 
   /** The records of the snapshot, in insertion order (a join's relation). */
@@ -428,21 +466,27 @@ class SlotScan implements Iterator<StoredRecord> {
     value: StoredRecord | undefined;
   };
   private readonly version: number;
+  private readonly slots: readonly Slot[];
+  private readonly current: readonly (StoredRecord | null)[];
+  private readonly sinces: readonly number[];
 
   constructor(
-    private readonly slots: readonly Slot[],
+    { slots, current, sinces }: SlotArrays,
     private readonly length: number,
     private readonly snapshot: ReadSnapshot,
   ) {
     this.version = snapshot.version;
+    this.slots = slots;
+    this.current = current;
+    this.sinces = sinces;
   }
 
   next(): IteratorResult<StoredRecord> {
     if (this.snapshot.ended !== undefined) throw this.snapshot.ended;
-    const { slots, length, version, result } = this;
+    const { current, sinces, length, version, result } = this;
     while (this.position < length) {
-      const slot = slots[this.position++];
-      const record = slot.since <= version ? slot.record : valueAt(slot, version);
+      const at = this.position++;
+      const record = sinces[at] <= version ? current[at] : valueAt(this.slots[at], version);
       if (record !== null) {
         result.value = record;
         return result as IteratorResult<StoredRecord>;

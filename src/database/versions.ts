@@ -23,6 +23,8 @@ export interface Slot {
   record: StoredRecord | null;
   since: number;
   prev: OldVersion | undefined;
+  /** Its index in its table's current arrays (which also hold `record` and `since`). */
+  pos: number;
 }
 
 /** The value `slot` held at write version `version`; null when it did not exist then. */
