@@ -6,7 +6,7 @@ import { ProblemDetailsFilter } from './common/filters/problem-details.filter';
 import { AdminModule } from './admin/admin.module';
 import { ApiKeyGuard } from './common/guards/api-key.guard';
 import type { DatabaseModuleOptions } from './database/database.module-definition';
-import type { PersistenceOptions } from './database/persistence/persistence.service';
+import type { PersistenceOptions } from './database/persistence/persistence-options';
 import { BoundedThrottlerStorage } from './common/throttling/bounded-throttler.storage';
 import { RateLimitModule } from './common/throttling/rate-limit.module';
 import { JsonBodyGuard } from './common/guards/json-body.guard';

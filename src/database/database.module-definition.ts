@@ -1,5 +1,5 @@
 import { ConfigurableModuleBuilder } from '@nestjs/common';
-import type { PersistenceOptions } from './persistence/persistence.service';
+import type { PersistenceOptions } from './persistence/persistence-options';
 import type { RecordValidator } from './record.types';
 
 /** Options of `DatabaseModule.forRoot` / `forRootAsync`. */

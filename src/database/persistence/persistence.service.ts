@@ -11,13 +11,8 @@ import { performance } from 'node:perf_hooks';
 import { DATABASE_OPTIONS, type DatabaseModuleOptions } from '../database.module-definition';
 import { dataOf, StorageService } from '../storage.service';
 import type { Change } from './change';
-import {
-  FileJournal,
-  type FsyncMode,
-  type JournalSegment,
-  type OpenJournalFile,
-  openAppendFile,
-} from './file-journal';
+import type { PersistenceOptions } from './persistence-options';
+import { FileJournal, type JournalSegment, openAppendFile } from './file-journal';
 import { DamagedFileError, readEntries, readEntriesPaced } from './log-format';
 import {
   parseSnapshot,
@@ -30,20 +25,6 @@ import {
 import { Readable } from 'node:stream';
 import { Mutex } from 'async-mutex';
 import { DiskFullError, StorageUnavailableError } from '../database.errors';
-
-/** How memdb keeps data on disk (DATA_DIR and friends); unset: memory only. */
-export interface PersistenceOptions {
-  readonly dataDir: string;
-  readonly fsync: FsyncMode;
-  /** Start despite a damaged journal, cutting it at the damage (DATA_REPAIR). */
-  readonly repair: boolean;
-  /** Compact once the journal is this many times the snapshot's size… */
-  readonly compactRatio: number;
-  /** …and at least this large. */
-  readonly compactMinBytes: number;
-  /** Test seam: how journal files are opened (to inject disk failures). */
-  readonly openJournalFile?: OpenJournalFile;
-}
 
 export interface LoadReport {
   readonly tables: number;
