@@ -6,16 +6,13 @@ import {
   copyFileSync,
   existsSync,
   mkdirSync,
-  mkdtempSync,
   readdirSync,
   readFileSync,
-  rmSync,
   statSync,
   truncateSync,
   writeFileSync,
 } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
 import * as ts from 'typescript';
@@ -26,6 +23,7 @@ import {
 } from '../src/database/persistence/file-journal';
 import { PersistenceService } from '../src/database/persistence/persistence.service';
 import { CapturingLogger, createTestApp, TEST_HTTP_ADAPTER } from './helpers/test-app';
+import { tempDirs } from './helpers/temp-dirs';
 
 /**
  * What DATA_DIR promises, seen from outside: acknowledged writes survive a crash (SIGKILL of
@@ -40,15 +38,7 @@ const ROOT = join(__dirname, '..');
 const JOURNAL_1 = 'journal-00000001.log';
 type Json = Record<string, unknown>;
 
-const dirs: string[] = [];
-function freshDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'memdb-'));
-  dirs.push(dir);
-  return dir;
-}
-afterAll(() => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
+const freshDir = tempDirs('memdb-');
 
 /** A small seeded PRNG, so that a failing crash loop can be replayed (DURABILITY_SEED). */
 function mulberry32(seed: number): () => number {
@@ -152,8 +142,7 @@ function compiledServer(): string {
   if (serverEntry !== undefined) return serverEntry;
   const cacheDir = join(ROOT, 'node_modules', '.cache');
   mkdirSync(cacheDir, { recursive: true });
-  const out = mkdtempSync(join(cacheDir, 'memdb-durability-'));
-  dirs.push(out);
+  const out = freshDir(cacheDir);
   const config = ts.getParsedCommandLineOfConfigFile(join(ROOT, 'tsconfig.json'), undefined, {
     ...ts.sys,
     onUnRecoverableConfigFileDiagnostic: (diagnostic) => {

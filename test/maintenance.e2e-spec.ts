@@ -2,19 +2,17 @@ import type { INestApplication } from '@nestjs/common';
 import {
   appendFileSync,
   cpSync,
-  mkdtempSync,
   readdirSync,
   readFileSync,
-  rmSync,
   statSync,
   writeFileSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import request from 'supertest';
 import { openAppendFile, type OpenJournalFile } from '../src/database/persistence/file-journal';
 import { PersistenceService } from '../src/database/persistence/persistence.service';
 import { StorageService } from '../src/database/storage.service';
+import { tempDirs } from './helpers/temp-dirs';
 import { createTestApp, PROBLEM_JSON } from './helpers/test-app';
 
 /**
@@ -31,15 +29,7 @@ const BACKUP = 'application/octet-stream';
 /** Short, so that a write held through the seam's stops fails instead of waiting. */
 const LOCK_TIMEOUT_MS = '250';
 
-const dirs: string[] = [];
-function freshDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'memdb-maintenance-'));
-  dirs.push(dir);
-  return dir;
-}
-afterAll(() => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
+const freshDir = tempDirs('memdb-maintenance-');
 
 /** A promise and the function that resolves it. */
 function deferred(): { promise: Promise<void>; resolve: () => void } {
