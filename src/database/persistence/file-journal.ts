@@ -127,6 +127,8 @@ export class FileJournal implements Journal {
    * entries precede the current file's, so they reach the disk first.
    */
   private retiring: Promise<void> | undefined;
+  /** A file switched away from could not be synced: nothing after it is durable. */
+  private retireFailure: StorageUnavailableError | undefined;
   /** A failed write may have left part of a line that could not be cut off yet. */
   private partial = false;
   /** Why the last write or sync failed, until one succeeds (readiness reports it). */
@@ -256,13 +258,25 @@ export class FileJournal implements Journal {
       if (previous.unsynced) await previous.sync();
     } catch (error) {
       this.failure = error as Error;
-      throw new StorageUnavailableError(
+      // Until a snapshot covers that file, no later entry may be acknowledged as durable: it
+      // would survive a crash that lost the entries before it.
+      this.retireFailure = new StorageUnavailableError(
         `the previous journal could not be synced (${(error as NodeJS.ErrnoException).code ?? String(error)})`,
       );
+      throw this.retireFailure;
     } finally {
       await previous.file.close();
     }
     if (earlier !== undefined) throw earlier;
+  }
+
+  /**
+   * Once a snapshot holds everything logged before the current file (compaction, restore): waits
+   * for the files switched away from to be retired, and forgets a failure to sync them.
+   */
+  async coveredBySnapshot(): Promise<void> {
+    await this.retired().catch(() => undefined);
+    this.retireFailure = undefined;
   }
 
   /** Until every file switched away from is synced and closed. @throws if one failed */
@@ -323,8 +337,15 @@ export class FileJournal implements Journal {
 
   /** Syncs the current file, once the files before it are synced (their entries come first). */
   private async sync(): Promise<void> {
-    await this.retired();
+    if (this.retireFailure !== undefined) throw this.retireFailure;
     const segment = this.current;
+    await this.retired();
+    // Switched away while waiting: this file is being retired, and its retirement syncs it.
+    if (segment !== this.current) {
+      await this.retired();
+      if (this.retireFailure !== undefined) throw this.retireFailure;
+      return;
+    }
     if (!segment.unsynced) return;
     try {
       await segment.sync();

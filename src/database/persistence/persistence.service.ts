@@ -5,7 +5,7 @@ import {
   type OnApplicationShutdown,
   type OnModuleInit,
 } from '@nestjs/common';
-import { mkdir, readdir, readFile, stat, truncate, unlink } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { DATABASE_OPTIONS, type DatabaseModuleOptions } from '../database.module-definition';
@@ -37,6 +37,17 @@ const SNAPSHOT = /^snapshot-(\d{8})\.jsonl$/;
 const JOURNAL = /^journal-(\d{8})\.log$/;
 const generationName = (kind: 'snapshot' | 'journal', generation: number) =>
   `${kind}-${String(generation).padStart(8, '0')}.${kind === 'snapshot' ? 'jsonl' : 'log'}`;
+
+/** Cuts a file to `size` and syncs it, so the cut survives a power loss. */
+async function truncateAndSync(path: string, size: number): Promise<void> {
+  const file = await open(path, 'r+');
+  try {
+    await file.truncate(size);
+    await file.datasync();
+  } finally {
+    await file.close();
+  }
+}
 
 /** How many whole, valid entries follow the (damaged) line at `offset`: what a repair drops. */
 function readableAfter(bytes: Buffer, offset: number): number {
@@ -152,8 +163,23 @@ export class PersistenceService implements OnModuleInit, OnApplicationShutdown {
       sizes.findLastIndex((size) => size > 0),
     );
     let entries = 0;
+    let cutShort: string | undefined;
     for (const [position, generation] of journals.entries()) {
-      entries += await this.replay(generation, position >= lastWritten);
+      const file = generationName('journal', generation);
+      if (cutShort !== undefined) {
+        // Written while the journal before it was still being synced, so none of these entries
+        // was acknowledged under FSYNC=always; kept, they would follow a gap.
+        if (sizes[position] > 0) {
+          await truncateAndSync(join(dir, file), 0);
+          this.logger.warn(
+            `${file}: dropped, as it follows ${cutShort}, which ended in a write cut short`,
+          );
+        }
+        continue;
+      }
+      const { applied, torn } = await this.replay(generation);
+      entries += applied;
+      if (torn && position < lastWritten) cutShort = file;
     }
     // Older generations are superseded by the snapshot (a crash before their removal).
     for (const generation of [...snapshots, ...generations(JOURNAL)].filter((g) => g < base)) {
@@ -185,15 +211,18 @@ export class PersistenceService implements OnModuleInit, OnApplicationShutdown {
     return report;
   }
 
-  /** Replays one journal; returns how many entries it applied. */
-  private async replay(generation: number, last: boolean): Promise<number> {
+  /**
+   * Replays one journal; returns how many entries it applied, and whether it ended in an entry
+   * cut short (cut off: the last write before a crash, never acknowledged under FSYNC=always).
+   */
+  private async replay(generation: number): Promise<{ applied: number; torn: boolean }> {
     const options = this.options!;
     const file = generationName('journal', generation);
     const path = join(options.dataDir, file);
     const bytes = await readFile(path);
     const read = await readEntriesPaced(bytes);
     let applied = 0;
-    let damage = read.corruption ?? (last ? undefined : read.truncatedTail);
+    let damage = read.corruption;
     for (const [index, entry] of read.entries.entries()) {
       if (!isChange(entry)) {
         damage = { offset: read.offsets[index], reason: 'not a memdb change' };
@@ -207,17 +236,18 @@ export class PersistenceService implements OnModuleInit, OnApplicationShutdown {
       if (!options.repair) throw new DamagedFileError(file, damage.offset, damage.reason);
       const dropped = bytes.length - damage.offset;
       const droppedEntries = read.entries.length - applied + readableAfter(bytes, damage.offset);
-      await truncate(path, damage.offset);
+      await truncateAndSync(path, damage.offset);
       this.logger.warn(
         `DATA_REPAIR: cut ${file} at byte ${damage.offset} (${damage.reason}): dropped ${dropped} bytes, the damaged entry and ${droppedEntries} readable entries after it`,
       );
     } else if (read.truncatedTail !== undefined) {
-      await truncate(path, read.validBytes);
+      await truncateAndSync(path, read.validBytes);
       this.logger.warn(
         `${file} ended in a partial entry (${read.truncatedTail.reason}), from a write cut short: loaded without it`,
       );
+      return { applied, torn: true };
     }
-    return applied;
+    return { applied, torn: false };
   }
 
   /** Writes a snapshot of this instant and starts a fresh journal; writes continue meanwhile. */
@@ -311,11 +341,14 @@ export class PersistenceService implements OnModuleInit, OnApplicationShutdown {
     const { value: tables, retired } = await this.switchJournal(next, segment, () =>
       this.storage.copyTables(),
     );
-    await retired;
+    // The snapshot holds everything logged before the switch, so it stands in for the old
+    // journal whether or not that journal's last sync worked.
+    await retired.catch(() => undefined);
     this.snapshotBytes = await writeSnapshotFile(
       join(this.options.dataDir, generationName('snapshot', next)),
       tables,
     );
+    await this.journal?.coveredBySnapshot();
     await this.removeGenerationsFrom(next - 1);
     this.logger.log(
       `Compacted: snapshot ${next} (${tables.length} tables, ${this.snapshotBytes} bytes) in ${Math.round(performance.now() - started)} ms`,
@@ -377,6 +410,7 @@ export class PersistenceService implements OnModuleInit, OnApplicationShutdown {
       this.snapshotBytes = bytes;
       // The restore is saved; the old journal's writes are superseded, whether its sync worked.
       await retired.catch(() => undefined);
+      await this.journal.coveredBySnapshot();
       await this.removeGenerationsFrom(next - 1);
     });
     const { tables, records } = this.storage.stats();

@@ -1,0 +1,83 @@
+import { Logger } from '@nestjs/common';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { StorageService } from '../storage.service';
+import { openAppendFile, type OpenJournalFile } from './file-journal';
+import { PersistenceService } from './persistence.service';
+
+describe('FSYNC=always: acknowledgements across compactions', () => {
+  let dir: string;
+  beforeAll(() => Logger.overrideLogger(false));
+  beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'memdb-rev-'))));
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('acknowledges a write only when its bytes and all earlier journals are synced', async () => {
+    const files = new Map<string, { written: number; synced: number }>();
+    const where = new Map<string, { name: string; end: number }>();
+    const openJournalFile: OpenJournalFile = async (path) => {
+      const file = await openAppendFile(path);
+      const name = basename(path);
+      const state = { written: 0, synced: 0 };
+      files.set(name, state);
+      return {
+        ...file,
+        writeSync: undefined,
+        write: async (b, o, l) => {
+          await new Promise((r) => setTimeout(r, 1));
+          const n = file.writeSync!(b, o, l);
+          const text = b.subarray(o, o + n).toString();
+          let pos = 0;
+          for (const line of text.split('\n')) {
+            pos += line.length + 1;
+            const m = /"id":"(r\d+)"/.exec(line);
+            if (m) where.set(m[1], { name, end: state.written + pos });
+          }
+          state.written += n;
+          return { bytesWritten: n };
+        },
+        datasync: async () => {
+          const target = state.written;
+          await new Promise((r) => setTimeout(r, Math.random() * 3));
+          await file.datasync();
+          state.synced = Math.max(state.synced, target);
+        },
+      };
+    };
+    const storage = new StorageService({ lockTimeoutMs: 5000 });
+    const persistence = new PersistenceService(storage, {
+      persistence: {
+        dataDir: dir,
+        fsync: 'always',
+        repair: false,
+        compactRatio: 2,
+        compactMinBytes: 1 << 30,
+        openJournalFile,
+      },
+    });
+    persistence.onModuleInit();
+    await persistence.start();
+    const violations: string[] = [];
+    let n = 0;
+    for (let round = 0; round < 400; round++) {
+      const writes = Array.from({ length: 1 + (round % 13) }, () => {
+        const id = `r${n++}`;
+        return storage.create(`t${n % 4}`, { id }).then(() => {
+          const w = where.get(id)!;
+          const own = files.get(w.name)!;
+          if (own.synced < w.end)
+            violations.push(`${id} acked, own ${w.name} synced ${own.synced} < ${w.end}`);
+          for (const [name, s] of files)
+            if (name < w.name && s.synced < s.written)
+              violations.push(
+                `${id} in ${w.name} acked; earlier ${name} synced ${s.synced}/${s.written}`,
+              );
+        });
+      });
+      const c = persistence.compact().catch(() => undefined);
+      await Promise.all([...writes, c]);
+    }
+    await persistence.onApplicationShutdown();
+    expect(violations.slice(0, 5)).toEqual([]);
+  }, 60000);
+});
