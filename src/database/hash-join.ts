@@ -1,7 +1,7 @@
 import { scalarOrUndefined, type Scalar } from './hash-index';
 import { compileGetter, type FieldPath } from './query/field-path';
 import { JOIN_TYPES, type JoinType } from './query/query-params';
-import type { Yielder } from './query/yielder';
+import { PAUSE, type Yielder } from './query/yielder';
 
 export { JOIN_TYPES, type JoinType };
 
@@ -30,6 +30,11 @@ export interface JoinSpec<R = unknown> {
    * semi and anti joins probe it instead of building a hash table.
    */
   readonly rightLookup?: (key: Scalar) => readonly R[] | undefined;
+  /**
+   * With `rightLookup`: whether it can answer now. While it says no (it is building something
+   * in slices), the groups yield PAUSE and ask again once the consumer has paused.
+   */
+  readonly lookupReady?: () => boolean;
 }
 
 type Probe<R> = (key: Scalar) => readonly R[] | undefined;
@@ -86,6 +91,7 @@ export async function hashJoin<L, R>(
   const anchorsOnly = spec.type === 'semi' || spec.type === 'anti';
   const rows: JoinRow<L, R>[] = [];
   for (const group of await joinGroups(left, right, spec)) {
+    if (group === PAUSE) continue;
     if (anchorsOnly) rows.push({ left: group.left });
     else if (group.matches === null) rows.push({ left: group.left, right: null });
     else for (const match of group.matches) rows.push({ left: group.left, right: match });
@@ -104,11 +110,12 @@ export async function joinGroups<L, R>(
   right: Relation<R>,
   spec: JoinSpec<R>,
   yielder?: Yielder,
-): Promise<Iterable<JoinGroup<L, R>>> {
+): Promise<Iterable<JoinGroup<L, R> | typeof PAUSE>> {
   const leftKeyOf = keyGetter(spec.leftKey);
   const rightKeyOf = keyGetter(spec.rightKey);
   const probe = spec.rightLookup ?? (await buildProbe(left, right, leftKeyOf, rightKeyOf, yielder));
-  return groupsOf(left, right, spec.type, leftKeyOf, rightKeyOf, probe);
+  const ready = spec.rightLookup === undefined ? undefined : spec.lookupReady;
+  return groupsOf(left, right, spec.type, leftKeyOf, rightKeyOf, probe, ready);
 }
 
 function* groupsOf<L, R>(
@@ -118,11 +125,13 @@ function* groupsOf<L, R>(
   leftKeyOf: KeyOf,
   rightKeyOf: KeyOf,
   probe: Probe<R>,
-): Generator<JoinGroup<L, R>> {
+  ready?: () => boolean,
+): Generator<JoinGroup<L, R> | typeof PAUSE> {
   const leftKeys = type === 'full' ? new Set<Scalar>() : undefined;
   for (const record of left.values()) {
     const key = leftKeyOf(record);
     if (key !== undefined) leftKeys?.add(key);
+    if (ready !== undefined && key !== undefined) while (!ready()) yield PAUSE;
     const matches = key === undefined ? undefined : probe(key);
     const found = matches !== undefined && matches.length > 0;
     switch (type) {

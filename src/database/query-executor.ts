@@ -256,7 +256,8 @@ type JoinKeys = { readonly leftKey: FieldPath; readonly rightKey: FieldPath };
 
 /** A join ready to be read: its groups, how they hold rows, its order and its plan. */
 interface PreparedJoin {
-  readonly groups: Iterable<Group>;
+  /** With PAUSE markers while an index probe waits for a hash built in slices. */
+  readonly groups: Iterable<Group | typeof PAUSE>;
   readonly shape: GroupShape<Group, Row>;
   readonly anchorsOnly: boolean;
   readonly print: () => string;
@@ -293,18 +294,19 @@ async function prepareJoin(
   // Probed keys are remembered: a key shared by many left records is filtered and ordered once.
   const probed = new Map<Scalar, StoredRecord[]>();
   // Once the right table changes, its index no longer describes the snapshot: the remaining
-  // probes use a hash table of the snapshot's right side, built at that moment.
-  let snapshotHash: Map<Scalar, StoredRecord[]> | undefined;
+  // probes use a hash table of the snapshot's right side, built in slices between pauses.
+  const snapshotHash = new SnapshotHash(
+    rightTable,
+    (record) => rightIndex!.keyOf(record),
+    rightTest,
+  );
   const rightLookup =
     !probeRight || rightIndex === undefined
       ? undefined
       : (key: Scalar): StoredRecord[] | undefined => {
           const known = probed.get(key);
           if (known !== undefined) return known;
-          if (!rightTable.unchanged) {
-            snapshotHash ??= hashOf(rightTable, rightIndex.keyOf.bind(rightIndex), rightTest);
-            return snapshotHash.get(key);
-          }
+          if (!rightTable.unchanged) return snapshotHash.get(key);
           const records: StoredRecord[] = [];
           for (const id of rightIndex.lookup(key) ?? []) {
             const record = rightTable.table.get(id);
@@ -316,6 +318,7 @@ async function prepareJoin(
           probed.set(key, records);
           return records;
         };
+  const lookupReady = () => rightTable.unchanged || snapshotHash.build(yielder);
 
   const leftRows = await relationOf(left, yielder);
   const rightRows: Relation<StoredRecord> =
@@ -334,7 +337,13 @@ async function prepareJoin(
     : await joinGroups(
         leftRows,
         rightRows,
-        { leftKey: keys.leftKey, rightKey: keys.rightKey, type: query.type, rightLookup },
+        {
+          leftKey: keys.leftKey,
+          rightKey: keys.rightKey,
+          type: query.type,
+          rightLookup,
+          lookupReady,
+        },
         yielder,
       );
   const [anchorTable, matchTable] = mirrored ? [rightTable, leftTable] : [leftTable, rightTable];
@@ -436,7 +445,8 @@ async function groupsToSort(
   const all: Group[] = [];
   let rows = 0;
   for (const group of groups) {
-    if (yielder.due()) await yielder.pause();
+    if (group === PAUSE || yielder.due()) await yielder.pause();
+    if (group === PAUSE) continue;
     all.push(group);
     rows += shape.size(group);
     if (rows > maxResultRows) {
@@ -537,21 +547,42 @@ function* rowsOf<G, T>(groups: Iterable<G>, shape: GroupShape<G, T>): Generator<
   }
 }
 
-/** The records of a snapshot that pass `test`, by their key, in insertion order. */
-function hashOf(
-  view: TableView,
-  keyOf: (record: StoredRecord) => Scalar | undefined,
-  test: ((record: StoredRecord) => boolean) | undefined,
-): Map<Scalar, StoredRecord[]> {
-  const byKey = new Map<Scalar, StoredRecord[]>();
-  for (const record of view) {
-    const key = keyOf(record);
-    if (key === undefined || (test !== undefined && !test(record))) continue;
-    const bucket = byKey.get(key);
-    if (bucket === undefined) byKey.set(key, [record]);
-    else bucket.push(record);
+/**
+ * The records of a snapshot that pass `test`, by their key, in insertion order: built in slices
+ * (`build` until it says it is done), so a large side never holds the event loop.
+ */
+class SnapshotHash {
+  private readonly byKey = new Map<Scalar, StoredRecord[]>();
+  private rows: Iterator<StoredRecord> | undefined;
+  private done = false;
+
+  constructor(
+    private readonly view: TableView,
+    private readonly keyOf: (record: StoredRecord) => Scalar | undefined,
+    private readonly test: ((record: StoredRecord) => boolean) | undefined,
+  ) {}
+
+  /** Adds records until the slice of work is used up; true once every record is in. */
+  build(yielder: Yielder): boolean {
+    if (this.done) return true;
+    this.rows ??= this.view[Symbol.iterator]();
+    for (let next = this.rows.next(); next.done !== true; next = this.rows.next()) {
+      const record = next.value;
+      const key = this.keyOf(record);
+      if (key !== undefined && (this.test === undefined || this.test(record))) {
+        const bucket = this.byKey.get(key);
+        if (bucket === undefined) this.byKey.set(key, [record]);
+        else bucket.push(record);
+      }
+      if (yielder.due()) return false;
+    }
+    this.done = true;
+    return true;
   }
-  return byKey;
+
+  get(key: Scalar): StoredRecord[] | undefined {
+    return this.byKey.get(key);
+  }
 }
 
 /**

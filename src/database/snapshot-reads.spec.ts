@@ -127,6 +127,33 @@ describe('Snapshot reads (StorageService)', () => {
       expect([after.left.id, after.right.id]).toEqual(['u0', 'o60000']);
     });
 
+    it('probes a right-side index as of the snapshot once the right table changes mid-join', async () => {
+      const db = new StorageService({});
+      await db.createMany(
+        'users',
+        Array.from({ length: 5000 }, (_, i) => ({ id: `u${i}` })),
+      );
+      await db.createMany(
+        'orders',
+        Array.from({ length: 50_000 }, (_, i) => ({ id: `o${i}`, user_id: `u${i % 5000}` })),
+      );
+      await db.createIndex('orders', 'user_id', false);
+      const stream = await db.joinAll(USERS_ORDERS, join({ limit: 'all' }));
+      expect(stream.plan).toContain('index(right.user_id)');
+
+      const rows = (await drain(stream.rows, async () => {
+        // Orders of late users move to u0 (already read) or go; a new order appears.
+        for (let i = 4990; i < 5000; i++) await db.patch('orders', `o${i}`, { user_id: 'u0' });
+        for (let i = 4980; i < 4990; i++) await db.delete('orders', `o${i}`);
+        await db.create('orders', { id: 'o-late', user_id: 'u4999' });
+      })) as { left: StoredRecord; right: StoredRecord }[];
+
+      expect(rows).toHaveLength(50_000);
+      expect(rows.every((row) => row.right.user_id === row.left.id)).toBe(true);
+      expect(new Set(rows.map((row) => row.right.id)).size).toBe(50_000);
+      expect(db.snapshots.open).toBe(0);
+    });
+
     it('streams a full join that lists every right record exactly once while the right side changes', async () => {
       const orders = (await db.list('orders', list({ limit: '1' }))).total;
       const stream = await db.joinAll(USERS_ORDERS, join({ type: 'full', limit: 'all' }));

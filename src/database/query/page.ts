@@ -162,7 +162,7 @@ function skipper<G, T>(
  * through each group and from one group to the next.
  */
 export async function pageGroups<G, T>(
-  groups: Iterable<G>,
+  groups: Iterable<G | typeof PAUSE>,
   shape: GroupShape<G, T>,
   { limit, offset, after, count }: PageRequest<readonly number[]>,
   yielder: Yielder,
@@ -173,6 +173,10 @@ export async function pageGroups<G, T>(
   let more = false;
   let lastKey: readonly number[] | undefined;
   for (const group of groups) {
+    if (group === PAUSE) {
+      await yielder.pause();
+      continue;
+    }
     if (yielder.due()) await yielder.pause();
     const size = shape.size(group);
     if (size === 0) continue;
@@ -229,13 +233,17 @@ export function* streamInOrder<T>(
 
 /** Every row of the groups from `start`, read as it is consumed; whole groups are skipped by size. */
 export function* streamGroups<G, T>(
-  groups: Iterable<G>,
+  groups: Iterable<G | typeof PAUSE>,
   shape: GroupShape<G, T>,
   { offset, after }: StreamStart<readonly number[]>,
   yielder: Yielder,
 ): LazyRows<T> {
   const firstOf = skipper(shape, offset, after);
   for (const group of groups) {
+    if (group === PAUSE) {
+      yield PAUSE;
+      continue;
+    }
     if (yielder.due()) yield PAUSE;
     const size = shape.size(group);
     for (let i = firstOf(group, size); i < size; i++) yield shape.rowAt(group, i);
