@@ -295,13 +295,12 @@ async function prepareJoin(
   const probed = new Map<Scalar, StoredRecord[]>();
   // Once the right table changes, its index no longer describes the snapshot: the remaining
   // probes use a hash table of the snapshot's right side, built in slices between pauses.
-  const snapshotHash = new SnapshotHash(
-    rightTable,
-    (record) => rightIndex!.keyOf(record),
-    rightTest,
-  );
-  const rightLookup =
+  const snapshotHash =
     !probeRight || rightIndex === undefined
+      ? undefined
+      : new SnapshotHash(rightTable, (record) => rightIndex.keyOf(record), rightTest);
+  const rightLookup =
+    snapshotHash === undefined || rightIndex === undefined
       ? undefined
       : (key: Scalar): StoredRecord[] | undefined => {
           const known = probed.get(key);
@@ -318,7 +317,7 @@ async function prepareJoin(
           probed.set(key, records);
           return records;
         };
-  const lookupReady = () => rightTable.unchanged || snapshotHash.build(yielder);
+  const lookupReady = () => rightTable.unchanged || snapshotHash?.build(yielder) !== false;
 
   const leftRows = await relationOf(left, yielder);
   const rightRows: Relation<StoredRecord> =

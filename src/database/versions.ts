@@ -81,11 +81,6 @@ export class Versions {
 
   constructor(readonly maxBytes: number = Number.POSITIVE_INFINITY) {}
 
-  /** Version of the last applied write. */
-  get version(): number {
-    return this.current;
-  }
-
   /** Estimated bytes of old values kept for open reads. */
   get keptBytes(): number {
     return this.kept;
@@ -189,7 +184,7 @@ export function keptBytesOf(record: StoredRecord): number {
  * A rough estimate of a record's heap size (strings, numbers, containers), for the snapshot
  * budget: close enough to bound memory, with no serialization and no allocation.
  */
-export function estimateBytes(value: unknown): number {
+function estimateBytes(value: unknown): number {
   switch (typeof value) {
     case 'string':
       return 16 + value.length;
