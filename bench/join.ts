@@ -41,7 +41,7 @@ function mapJoin(users: Row[], orders: Row[]): { left: Row; right: Row }[] {
 async function main(): Promise<void> {
   const userCount = Number(process.argv[2] ?? 100_000);
   const orderCount = Number(process.argv[3] ?? 1_000_000);
-  const db = new StorageService({});
+  const db = StorageService.standalone({});
   for (let start = 0; start < userCount; start += 10_000) {
     await db.createMany(
       'users',

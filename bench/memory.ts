@@ -16,7 +16,7 @@ async function main(): Promise<void> {
     throw new Error('run with node --expose-gc');
   const rows: Record<string, string | number>[] = [];
   for (const count of process.argv[2] ? [Number(process.argv[2])] : [100_000, 1_000_000]) {
-    const db = new StorageService({});
+    const db = StorageService.standalone({});
     const sample = {
       user_id: 'u123456',
       product_name: 'Analytical Engine, model 3',

@@ -253,7 +253,12 @@ function countRows(rows: Iterable<unknown>): number {
 
 async function run(source: Source, scale: number): Promise<Measurement[]> {
   const sizes = sizesOf(scale);
-  const db = new source.StorageService({});
+  // Before issue 11 a store was built with `new StorageService(options)`.
+  const Store = source.StorageService as unknown as {
+    standalone?: (options: object) => InstanceType<StorageModule['StorageService']>;
+    new (options: object): InstanceType<StorageModule['StorageService']>;
+  };
+  const db = Store.standalone?.({}) ?? new Store({});
   const loading = Date.now();
   await fill(db, 'c', sizes.c, (i) => ({
     id: `r${pad(i)}`,

@@ -20,7 +20,7 @@ async function perOp(repeat: number, run: (i: number) => unknown): Promise<numbe
 async function main(): Promise<void> {
   const rows: Record<string, string | number>[] = [];
   for (const size of [10_000, 100_000, 1_000_000]) {
-    const db = new StorageService({ maxResultRows: 2_000_000 });
+    const db = StorageService.standalone({ maxResultRows: 2_000_000 });
     const users = Math.max(1000, size / 10);
     for (let start = 0; start < users; start += 10_000) {
       await db.createMany(

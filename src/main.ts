@@ -65,7 +65,7 @@ function stopGracefully(app: INestApplication, timeoutMs: number): void {
     stopping = true;
     const logger = new Logger('Shutdown');
     logger.log(`${signal}: finishing requests in flight, then saving and exiting`);
-    app.get(StorageService).beginShutdown();
+    app.get(PersistenceService).beginShutdown();
     const exitAfterSaving = (why: string) => {
       app
         .get(PersistenceService)

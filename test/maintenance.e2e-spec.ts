@@ -11,7 +11,7 @@ import { basename, join } from 'node:path';
 import request from 'supertest';
 import { openAppendFile, type OpenJournalFile } from '../src/database/persistence/file-journal';
 import { PersistenceService } from '../src/database/persistence/persistence.service';
-import { StorageService } from '../src/database/storage.service';
+import { DatabaseCore } from '../src/database/database-core';
 import { tempDirs } from './helpers/temp-dirs';
 import { createTestApp, PROBLEM_JSON } from './helpers/test-app';
 
@@ -134,7 +134,7 @@ describe('Writes during compaction and restore (DATA_DIR)', () => {
     try {
       const http = app.getHttpServer();
       const release = deferred();
-      const holding = app.get(StorageService).exclusive(() => release.promise);
+      const holding = app.get(DatabaseCore).exclusive(() => release.promise);
 
       const res = await request(http).post('/api/v1/data/t').send({ id: 'held' });
       release.resolve();

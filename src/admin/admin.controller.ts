@@ -1,4 +1,13 @@
-import { Controller, Get, HttpCode, HttpStatus, Post, Req, StreamableFile } from '@nestjs/common';
+import {
+  Controller,
+  Get,
+  HttpCode,
+  HttpStatus,
+  Post,
+  Req,
+  Res,
+  StreamableFile,
+} from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import {
   ApiBody,
@@ -10,6 +19,8 @@ import {
   ApiTags,
 } from '@nestjs/swagger';
 import type { IncomingMessage } from 'node:http';
+import { seqTo } from '../common/http/sequence';
+import type { HeaderSink } from '../common/http/header-sink';
 import { RequiresRole } from '../common/decorators/access.decorator';
 import { ApiProblems } from '../common/decorators/api-problems.decorator';
 import { RawBody } from '../common/decorators/raw-body.decorator';
@@ -63,9 +74,9 @@ export class AdminController {
   })
   @ApiProduces(BACKUP_TYPE)
   @ApiOkResponse({ description: 'The backup file, streamed' })
-  async backup(): Promise<StreamableFile> {
+  async backup(@Res({ passthrough: true }) res: HeaderSink): Promise<StreamableFile> {
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-    return new StreamableFile(await this.persistence.backup(), {
+    return new StreamableFile(await this.persistence.backup(seqTo(res)), {
       type: BACKUP_TYPE,
       disposition: `attachment; filename="memdb-backup-${stamp}.jsonl"`,
     });
@@ -90,7 +101,10 @@ export class AdminController {
     },
   })
   @ApiProblems(400, 413, 503)
-  async restore(@Req() request: unknown): Promise<{ tables: number; records: number }> {
+  async restore(
+    @Req() request: unknown,
+    @Res({ passthrough: true }) res: HeaderSink,
+  ): Promise<{ tables: number; records: number }> {
     const raw = ((request as { raw?: IncomingMessage }).raw ?? request) as IncomingMessage;
     const bytes = await readBody(raw, this.restoreMaxBytes);
     let data;
@@ -105,7 +119,7 @@ export class AdminController {
       assertJsonWithinLimits(table.indexes, this.maxDepth);
     }
     try {
-      return await this.persistence.restore(data);
+      return await this.persistence.restore(data, seqTo(res));
     } catch (error) {
       if (error instanceof DatabaseError && CONTENT_ERRORS.has(error.code))
         throw invalidBackup(`The backup cannot be restored: ${error.message}`);

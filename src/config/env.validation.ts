@@ -237,6 +237,15 @@ export class Env {
   @Min(1)
   @Max(1_048_576)
   SNAPSHOT_MAX_MB = 256;
+
+  /**
+   * Longest a request with X-Memdb-Min-Seq waits for the server to apply that sequence before
+   * 503 SEQ_NOT_REACHED. @default 2000
+   */
+  @IsIntegerSetting()
+  @Min(0)
+  @Max(60_000)
+  MIN_SEQ_WAIT_MS = 2000;
 }
 
 /** Never echoed in error messages. */

@@ -25,7 +25,7 @@ async function load(
   rows: JsonObject[],
   index?: { field: string; unique?: boolean },
 ): Promise<StorageService> {
-  const db = new StorageService({});
+  const db = StorageService.standalone({});
   await db.createTable('t');
   if (index) await db.createIndex('t', index.field, index.unique ?? false);
   await db.createMany(
@@ -249,7 +249,7 @@ describe('executeList (property)', () => {
         fc.integer({ min: 1, max: 6 }),
         fc.integer({ min: 0, max: 1000 }),
         async (values, sort, limit, seed) => {
-          const db = new StorageService({});
+          const db = StorageService.standalone({});
           await db.createMany(
             't',
             values.map((a, i) => ({ id: `s${i}`, a })),
@@ -316,8 +316,8 @@ describe('executeJoin', () => {
       total: i,
     }));
     const users = Array.from({ length: 10 }, (_, i) => ({ id: `u${i}` }));
-    const plain = new StorageService({});
-    const indexed = new StorageService({});
+    const plain = StorageService.standalone({});
+    const indexed = StorageService.standalone({});
     for (const db of [plain, indexed]) {
       await db.createMany('users', users);
       await db.createMany('orders', rows);
@@ -350,7 +350,7 @@ describe('executeJoin', () => {
   });
 
   it('pages a join with cursors, visiting every row once', async () => {
-    const db = new StorageService({});
+    const db = StorageService.standalone({});
     await db.createMany(
       'l',
       Array.from({ length: 9 }, (_, i) => ({ id: `l${i}`, k: i % 4 })),

@@ -168,7 +168,7 @@ function listOrder(view: TableView, query: ListQuery, print: () => string): List
 function listFingerprint({ table }: TableView, query: ListQuery): () => string {
   return lazyFingerprint({
     table: table.name,
-    epoch: table.epoch,
+    created: table.created,
     filter: query.filter ?? null,
     sort: query.sort,
   });
@@ -362,7 +362,7 @@ async function prepareJoin(
   const print = lazyFingerprint({
     left: leftTable.table.name,
     right: rightTable.table.name,
-    epochs: [leftTable.table.epoch, rightTable.table.epoch],
+    created: [leftTable.table.created, rightTable.table.created],
     keys,
     type: query.type,
     filters: query.filters,

@@ -60,7 +60,7 @@ describe('Snapshot reads (StorageService)', () => {
   jest.setTimeout(60_000);
 
   describe('a filtered, counted page over 200,000 records', () => {
-    const db = new StorageService({});
+    const db = StorageService.standalone({});
     beforeAll(() => seeded(db, 200_000));
 
     it('issues a cursor after its last row even when that row is deleted during the scan', async () => {
@@ -99,7 +99,7 @@ describe('Snapshot reads (StorageService)', () => {
   });
 
   describe('joins', () => {
-    const db = new StorageService({});
+    const db = StorageService.standalone({});
     beforeAll(async () => {
       const users = Array.from({ length: 20_000 }, (_, i) => ({ id: `u${i}`, n: i }));
       await db.createMany('users', users);
@@ -128,7 +128,7 @@ describe('Snapshot reads (StorageService)', () => {
     });
 
     it('probes a right-side index as of the snapshot once the right table changes mid-join', async () => {
-      const db = new StorageService({});
+      const db = StorageService.standalone({});
       await db.createMany(
         'users',
         Array.from({ length: 5000 }, (_, i) => ({ id: `u${i}` })),
@@ -175,7 +175,7 @@ describe('Snapshot reads (StorageService)', () => {
   });
 
   it('streams a list that holds each record exactly once, as it was, while records move', async () => {
-    const db = new StorageService({});
+    const db = StorageService.standalone({});
     await seeded(db, 100_000);
     const stream = await db.listAll('c', list({ limit: 'all' }));
 
@@ -204,7 +204,7 @@ describe('Snapshot reads (StorageService)', () => {
       updated_at: new Date().toISOString(),
     });
     const setup = async () => {
-      const db = new StorageService({ snapshotMaxBytes: 300 * one });
+      const db = StorageService.standalone({ snapshotMaxBytes: 300 * one });
       await seeded(db, 200_000);
       return db;
     };

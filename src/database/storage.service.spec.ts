@@ -20,7 +20,7 @@ const page = (limit: number, offset: number): ListQuery => ({
 const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
 function storage(): StorageService {
-  return new StorageService({
+  return StorageService.standalone({
     lockTimeoutMs: 1000,
     schemas: {
       typed: (fields: JsonObject) =>
@@ -261,13 +261,15 @@ describe('StorageService', () => {
   });
 
   it('fails a write with LockTimeoutError when the table stays locked', async () => {
-    const db = new StorageService({ lockTimeoutMs: 10 });
+    const db = StorageService.standalone({ lockTimeoutMs: 10 });
     await db.create('items', { id: 'a' });
     // Hold the lock through a patch whose validator never returns quickly is not possible
     // (writes are synchronous), so hold it directly through the table.
     const table = (
-      db as unknown as { tables: Map<string, { withLock(fn: () => Promise<void>): Promise<void> }> }
-    ).tables.get('items')!;
+      db as unknown as {
+        machine: { table(name: string): { withLock(fn: () => Promise<void>): Promise<void> } };
+      }
+    ).machine.table('items');
     let release!: () => void;
     const holder = table.withLock(() => new Promise<void>((resolve) => (release = resolve)));
 

@@ -1,19 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
+import type { Command } from './commands';
+import { DatabaseCore } from './database-core';
 import {
-  InvalidNameError,
   LockTimeoutError,
-  PreconditionFailedError,
   RecordValidationError,
   StorageFullError,
-  StorageUnavailableError,
-  TableExistsError,
   TableNotFoundError,
+  type DatabaseError,
   type FieldError,
 } from './database.errors';
-import { DATABASE_OPTIONS, type DatabaseModuleOptions } from './database.module-definition';
-import { MemoryBudget } from './memory-budget';
-import { applyMergePatch } from './merge-patch';
 import { RECORD_ID_PATTERN, RECORD_ID_RULE, assertTableName } from './names';
 import {
   executeJoin,
@@ -24,23 +20,22 @@ import {
   type QueryResult,
   type QueryStream,
 } from './query-executor';
-import { FIELD_PATH_RULE, parseFieldPath, type FieldPath } from './query/field-path';
-import { QueryError } from './query/query.errors';
+import type { FieldPath } from './query/field-path';
 import type { JoinQuery, ListQuery } from './query/query-params';
-import type { JsonObject, RecordValidator, StoredRecord } from './record.types';
-import { matchesVersion, type VersionCondition } from './record-version';
-import type { Change, Journal } from './persistence/change';
-import type { TableData } from './persistence/snapshot';
-import { WriteGate } from './persistence/write-gate';
-import { Table, type IndexInfo } from './table';
+import type { JsonObject, StoredRecord } from './record.types';
+import type { VersionCondition } from './record-version';
+import {
+  fieldPathOf,
+  splitServerFields,
+  type StateMachine,
+  type StorageStats,
+  type TableInfo,
+} from './state-machine';
+import type { Table, IndexInfo } from './table';
 import { type PAUSE, type LazyRows } from './query/yielder';
-import { Versions, type ReadSnapshot } from './versions';
+import type { ReadSnapshot, Versions } from './versions';
 
-export interface TableInfo {
-  readonly name: string;
-  readonly records: number;
-  readonly indexes: readonly IndexInfo[];
-}
+export type { StorageStats, TableInfo } from './state-machine';
 
 export interface JoinTables {
   readonly left: string;
@@ -54,318 +49,161 @@ export interface WriteConditions {
   readonly ifMatch?: VersionCondition;
 }
 
-export interface StorageStats {
-  readonly tables: number;
-  readonly records: number;
+/**
+ * Filled in by a read or write: `seq`, a log sequence number at which this server's state
+ * includes the write's outcome, or which the read's snapshot reflects (X-Memdb-Seq).
+ */
+export interface Receipt {
+  seq?: number;
 }
 
-const DEFAULT_LOCK_TIMEOUT_MS = 5000;
 const DEFAULT_MAX_RESULT_ROWS = 100_000;
-const DEFAULT_SNAPSHOT_MAX_BYTES = 256 * 1024 * 1024;
 /** Most field errors reported for one bulk write. */
 const BULK_ERRORS_MAX = 100;
 const RETRY = Symbol('retry');
 
 /**
- * The in-memory database: tables by name, each a Map of records by id. Every write runs under
- * its table's lock and checks everything before it changes anything; reads take no lock.
- * Records are stored as new objects and never mutated.
+ * The database's API: reads on snapshots of the state machine, and the write path. A write is
+ * checked against the request alone (names, ids, typed tables' schemas), then against this
+ * server's resources (memory budget, the write gate, its table's lock), all before it is
+ * logged; then it becomes a command (its ids and times decided here), which is logged, applied
+ * (StateMachine.apply decides every outcome that depends on state) and answered.
  */
 @Injectable()
 export class StorageService implements OnModuleInit, OnModuleDestroy {
-  private readonly tables = new Map<string, Table>();
-  private readonly schemas: ReadonlyMap<string, RecordValidator>;
-  private readonly lockTimeoutMs: number;
-  private readonly memory: MemoryBudget | undefined;
-  private readonly limits: QueryLimits;
-  /** Where writes are logged before they are applied; none without DATA_DIR. */
-  private journal: Journal | undefined;
-  private readonly gate: WriteGate;
-  /** Write versions and open reads: every read sees the state as of its start. */
+  private readonly machine: StateMachine;
   private readonly versions: Versions;
+  private readonly limits: QueryLimits;
 
-  constructor(@Inject(DATABASE_OPTIONS) options: DatabaseModuleOptions) {
-    this.lockTimeoutMs = options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
-    this.gate = new WriteGate(this.lockTimeoutMs);
-    // A Map, not the options object: table names such as `constructor` must not hit a prototype.
-    this.schemas = new Map(Object.entries(options.schemas ?? {}));
-    this.memory =
-      options.maxHeapBytes === undefined ? undefined : new MemoryBudget(options.maxHeapBytes);
-    this.limits = { maxResultRows: options.maxResultRows ?? DEFAULT_MAX_RESULT_ROWS };
-    this.versions = new Versions(options.snapshotMaxBytes ?? DEFAULT_SNAPSHOT_MAX_BYTES);
+  constructor(@Inject(DatabaseCore) private readonly core: DatabaseCore) {
+    this.machine = core.machine;
+    this.versions = core.machine.versions;
+    this.limits = { maxResultRows: core.options.maxResultRows ?? DEFAULT_MAX_RESULT_ROWS };
+  }
+
+  /** A store of its own, outside Nest (tests, benchmarks). */
+  static standalone(options: ConstructorParameters<typeof DatabaseCore>[0] = {}): StorageService {
+    return new StorageService(new DatabaseCore(options));
   }
 
   onModuleInit(): void {
-    this.memory?.start();
+    this.core.memory?.start();
   }
 
   onModuleDestroy(): void {
-    this.memory?.stop();
+    this.core.memory?.stop();
   }
 
   /** True once the store can serve: at once in memory, once its files loaded with DATA_DIR. */
   get ready(): boolean {
-    return this.loading === undefined;
+    return this.core.notReadyReason === undefined;
   }
-
-  /** Why data cannot be served yet (loading from DATA_DIR), if it cannot. */
-  private loading: string | undefined;
-
-  // --- persistence (see PersistenceService) ---
-
-  /** Refuses reads and writes (503) until `finishLoading`. */
-  beginLoading(reason: string): void {
-    this.loading = reason;
-  }
-
-  /**
-   * Serves again (unless shutdown began meanwhile); from now on every write is logged to
-   * `journal` before it is applied.
-   */
-  finishLoading(journal: Journal | undefined): void {
-    this.journal = journal;
-    if (!this.shuttingDown) this.loading = undefined;
-  }
-
-  private shuttingDown = false;
 
   /** Why reads and writes are refused right now (loading, shutting down), if they are. */
   get notReadyReason(): string | undefined {
-    return this.loading;
+    return this.core.notReadyReason;
   }
 
-  /** Shutting down: readiness fails and new reads and writes are refused (503) at once. */
-  beginShutdown(): void {
-    this.shuttingDown = true;
-    this.loading = 'the service is shutting down';
-  }
-
-  /** Runs `step` with no write in flight and none starting (restore, snapshots). */
-  exclusive<T>(step: () => T | Promise<T>): Promise<T> {
-    return this.gate.exclusive(step);
+  /** Every log entry up to this sequence number is applied. */
+  get appliedSeq(): number {
+    return this.machine.appliedSeq;
   }
 
   /**
-   * Builds tables from snapshot data (a backup being restored), checking everything a write
-   * would: names, ids (present, well formed, unique), typed tables' schemas and unique indexes.
-   * Nothing live changes. @throws InvalidNameError, RecordValidationError, DuplicateRecordError,
-   * UniqueViolationError, IndexExistsError
+   * Resolves true once entry `seq` is applied (X-Memdb-Min-Seq), false after `timeoutMs`.
    */
-  buildTables(data: readonly TableData[]): Map<string, Table> {
-    const built = new Map<string, Table>();
-    for (const { name, indexes, records } of data) {
-      assertTableName(name);
-      if (built.has(name)) throw new TableExistsError(name);
-      const table = new Table(name, this.lockTimeoutMs, this.versions);
-      const validator = this.schemas.get(name);
-      records.forEach((record, index) => {
-        const problems: FieldError[] = [];
-        if (typeof record !== 'object' || record === null || Array.isArray(record)) {
-          throw new RecordValidationError(name, [
-            { field: `[${index}]`, message: 'a record must be a JSON object', index },
-          ]);
-        }
-        if (typeof record.id !== 'string' || !RECORD_ID_PATTERN.test(record.id))
-          problems.push({ field: 'id', message: `id must be a string of ${RECORD_ID_RULE}` });
-        for (const stamp of ['created_at', 'updated_at'] as const) {
-          if (!isTimestamp(record[stamp]))
-            problems.push({ field: stamp, message: `${stamp} must be an ISO 8601 timestamp` });
-        }
-        if (validator !== undefined) problems.push(...validator(splitServerFields(record).fields));
-        if (problems.length > 0) {
-          throw new RecordValidationError(
-            name,
-            problems.map((problem) => ({
-              ...problem,
-              field: `[${index}].${problem.field}`,
-              index,
-            })),
-          );
-        }
-      });
-      table.insertAll(records, true);
-      for (const index of indexes as unknown[]) {
-        const { field, unique } = (index ?? {}) as { field?: unknown; unique?: unknown };
-        if (typeof field !== 'string' || typeof unique !== 'boolean') {
-          throw new RecordValidationError(name, [
-            { field: 'indexes', message: 'each index must be { field: string, unique: boolean }' },
-          ]);
-        }
-        const path = fieldPathOf(field);
-        table.createIndex(path.join('.'), path, unique);
-      }
-      built.set(name, table);
-    }
-    return built;
-  }
-
-  /** Puts built tables in place of all current ones (call within `exclusive`). */
-  swapTables(tables: ReadonlyMap<string, Table>): void {
-    for (const table of this.tables.values()) table.dropped = true;
-    this.tables.clear();
-    for (const [name, table] of tables) this.tables.set(name, table);
-  }
-
-  /** Replaces all tables with `data` (a snapshot being loaded), without logging. */
-  loadTables(data: readonly TableData[]): void {
-    this.tables.clear();
-    for (const { name, indexes, records } of data) {
-      const table = new Table(name, this.lockTimeoutMs, this.versions);
-      for (const { field, unique } of indexes)
-        table.createIndex(field, parseFieldPath(field, 'field'), unique);
-      table.restore(records);
-      table.materialise();
-      this.tables.set(name, table);
-    }
-  }
-
-  /** Applies a logged change as it was logged (replaying the journal), without checks. */
-  applyLogged(change: Change): void {
-    const existing = this.tables.get(change.table);
-    switch (change.op) {
-      case 'put':
-      case 'createTable': {
-        let table = existing;
-        if (table === undefined) {
-          table = new Table(change.table, this.lockTimeoutMs, this.versions);
-          this.tables.set(change.table, table);
-        }
-        if (change.op === 'put') table.restore(change.records);
-        table.materialise();
-        return;
-      }
-      case 'delete':
-        if (existing?.get(change.id) !== undefined) existing.delete(change.id);
-        return;
-      case 'dropTable':
-        if (existing !== undefined) this.removeTable(existing);
-        return;
-      case 'createIndex':
-        if (existing !== undefined && existing.index(change.field) === undefined)
-          existing.createIndex(change.field, parseFieldPath(change.field, 'field'), change.unique);
-        return;
-      case 'dropIndex':
-        if (existing?.index(change.field) !== undefined) existing.dropIndex(change.field);
-        return;
-    }
-  }
-
-  /**
-   * Every table as it is at one instant, with writes stopped only for that instant. Records are
-   * immutable, so the copy holds references, not copies. (To do more in that same instant, call
-   * `copyTables()` inside `exclusive()`.)
-   */
-  async pointInTime(): Promise<TableData[]> {
-    return this.gate.exclusive(() => this.copyTables());
-  }
-
-  /** The tables as they are now (call within `exclusive` for a consistent copy). */
-  copyTables(): TableData[] {
-    return [...this.tables.values()].filter((table) => table.exists).map(dataOf);
+  waitForSeq(seq: number, timeoutMs: number): Promise<boolean> {
+    return this.core.log.waitFor(seq, timeoutMs);
   }
 
   /** Whether writes are refused because the heap is over its budget. */
   get overMemoryBudget(): boolean {
-    return this.memory?.exceeded ?? false;
+    return this.core.memory?.exceeded ?? false;
   }
 
   stats(): StorageStats {
-    let tables = 0;
-    let records = 0;
-    for (const table of this.tables.values()) {
-      if (!table.exists) continue;
-      tables++;
-      records += table.size;
-    }
-    return { tables, records };
+    return this.machine.stats();
+  }
+
+  /** Open reads and the old record versions kept for them (for health and tests). */
+  get snapshots(): { readonly open: number; readonly keptBytes: number } {
+    return { open: this.versions.openReads, keptBytes: this.versions.keptBytes };
   }
 
   // --- tables and indexes ---
 
-  /**
-   * Tables by name, with record counts and indexes.
-   * @throws StorageUnavailableError while loading (a replay half done would list a partial set)
-   */
-  listTables(): TableInfo[] {
-    if (this.loading !== undefined) throw new StorageUnavailableError(this.loading);
-    return [...this.tables.values()]
-      .filter((table) => table.exists)
-      .map(infoOf)
-      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  /** Tables by name, with record counts and indexes. @throws StorageUnavailableError while loading */
+  listTables(receipt?: Receipt): TableInfo[] {
+    this.core.assertServing();
+    if (receipt) receipt.seq = this.machine.appliedSeq;
+    return this.machine.list();
   }
 
   /** @throws TableNotFoundError */
-  tableInfo(name: string): TableInfo {
-    return infoOf(this.existingTable(name));
+  tableInfo(name: string, receipt?: Receipt): TableInfo {
+    const table = this.existingTable(name);
+    if (receipt) receipt.seq = this.machine.appliedSeq;
+    return { name: table.name, records: table.size, indexes: table.listIndexes() };
   }
 
   /** Creates an empty table. @throws InvalidNameError, TableExistsError */
-  async createTable(name: string): Promise<TableInfo> {
+  async createTable(name: string, receipt?: Receipt): Promise<TableInfo> {
     assertTableName(name);
-    this.assertWritable();
-    return this.write(name, () =>
-      this.withTableLock(name, (table) => {
-        if (table.exists) throw new TableExistsError(name);
-        return this.commit({ op: 'createTable', table: name }, () => {
-          table.materialise();
-          return infoOf(table);
-        });
-      }),
-    );
+    return this.write(name, receipt, () => ({ v: 1, op: 'createTable', table: name }));
   }
 
-  /** Drops a table and its records; writers waiting for it see it gone. @throws TableNotFoundError */
-  async dropTable(name: string): Promise<void> {
-    await this.write(name, () =>
-      this.withExistingTable(name, (table) =>
-        this.commit({ op: 'dropTable', table: name }, () => this.removeTable(table)),
-      ),
-    );
+  /** Drops a table and its records. @throws TableNotFoundError */
+  async dropTable(name: string, receipt?: Receipt): Promise<void> {
+    await this.write(name, receipt, () => ({ v: 1, op: 'dropTable', table: name }));
   }
 
-  /** @throws TableNotFoundError, IndexExistsError, UniqueViolationError, QueryError (bad field) */
-  async createIndex(name: string, field: string, unique: boolean): Promise<IndexInfo> {
-    const path = fieldPathOf(field);
-    this.assertWritable();
-    const indexField = path.join('.');
-    return this.write(name, () =>
-      this.withExistingTable(name, (table) =>
-        this.commit(
-          { op: 'createIndex', table: name, field: indexField, unique },
-          table.prepareIndex(indexField, path, unique),
-        ),
-      ),
-    );
+  /** @throws TableNotFoundError, IndexExistsError, UniqueViolationError, InvalidNameError (bad field) */
+  async createIndex(
+    name: string,
+    field: string,
+    unique: boolean,
+    receipt?: Receipt,
+  ): Promise<IndexInfo> {
+    const indexField = fieldPathOf(field).join('.');
+    return this.write(name, receipt, () => ({
+      v: 1,
+      op: 'createIndex',
+      table: name,
+      field: indexField,
+      unique,
+    }));
   }
 
   /** @throws TableNotFoundError */
-  listIndexes(name: string): IndexInfo[] {
-    return this.existingTable(name).listIndexes();
+  listIndexes(name: string, receipt?: Receipt): IndexInfo[] {
+    const table = this.existingTable(name);
+    if (receipt) receipt.seq = this.machine.appliedSeq;
+    return table.listIndexes();
   }
 
   /** @throws TableNotFoundError, IndexNotFoundError */
-  async dropIndex(name: string, field: string): Promise<void> {
-    await this.write(name, () =>
-      this.withExistingTable(name, (table) =>
-        this.commit({ op: 'dropIndex', table: name, field }, table.prepareDropIndex(field)),
-      ),
-    );
+  async dropIndex(name: string, field: string, receipt?: Receipt): Promise<void> {
+    await this.write(name, receipt, () => ({ v: 1, op: 'dropIndex', table: name, field }));
   }
 
   // --- records ---
 
   /** @throws TableNotFoundError, RecordNotFoundError */
-  get(table: string, id: string): StoredRecord {
-    return this.existingTable(table).getOrThrow(id);
+  get(table: string, id: string, receipt?: Receipt): StoredRecord {
+    const found = this.existingTable(table);
+    if (receipt) receipt.seq = this.machine.appliedSeq;
+    return found.getOrThrow(id);
   }
 
   /**
    * A page of records: filtered, sorted, paged, projected, as of the moment it was asked for.
    * @throws TableNotFoundError, QueryError, ResultTooLargeError, SnapshotTooOldError
    */
-  async list(table: string, query: ListQuery): Promise<QueryResult<unknown>> {
+  async list(table: string, query: ListQuery, receipt?: Receipt): Promise<QueryResult<unknown>> {
     const found = this.existingTable(table);
-    return this.reading((snapshot) => executeList(found.view(snapshot), query, this.limits));
+    return this.reading(receipt, (snapshot) =>
+      executeList(found.view(snapshot), query, this.limits),
+    );
   }
 
   /**
@@ -373,9 +211,11 @@ export class StorageService implements OnModuleInit, OnModuleDestroy {
    * moment it was asked for. The caller must `close` the stream if it stops reading early.
    * @throws as list
    */
-  async listAll(table: string, query: ListQuery): Promise<QueryStream<unknown>> {
+  async listAll(table: string, query: ListQuery, receipt?: Receipt): Promise<QueryStream<unknown>> {
     const found = this.existingTable(table);
-    return this.streaming((snapshot) => streamList(found.view(snapshot), query, this.limits));
+    return this.streaming(receipt, (snapshot) =>
+      streamList(found.view(snapshot), query, this.limits),
+    );
   }
 
   /**
@@ -383,8 +223,8 @@ export class StorageService implements OnModuleInit, OnModuleDestroy {
    * `created_at` and `updated_at`. Client timestamps are ignored. Creates the table if needed.
    * @throws InvalidNameError, RecordValidationError, DuplicateRecordError, UniqueViolationError, LockTimeoutError
    */
-  async create(table: string, body: JsonObject): Promise<StoredRecord> {
-    const [record] = await this.insert(table, [body], false);
+  async create(table: string, body: JsonObject, receipt?: Receipt): Promise<StoredRecord> {
+    const [record] = await this.insert(table, [body], false, receipt);
     return record;
   }
 
@@ -392,8 +232,12 @@ export class StorageService implements OnModuleInit, OnModuleDestroy {
    * Stores all records or none; errors name the failing record's index.
    * @throws as create
    */
-  createMany(table: string, bodies: readonly JsonObject[]): Promise<StoredRecord[]> {
-    return this.insert(table, bodies, true);
+  async createMany(
+    table: string,
+    bodies: readonly JsonObject[],
+    receipt?: Receipt,
+  ): Promise<StoredRecord[]> {
+    return this.insert(table, bodies, true, receipt);
   }
 
   /**
@@ -406,11 +250,20 @@ export class StorageService implements OnModuleInit, OnModuleDestroy {
     id: string,
     body: JsonObject,
     conditions: WriteConditions = {},
+    receipt?: Receipt,
   ): Promise<StoredRecord> {
     const { id: givenId, fields } = splitServerFields(body);
     if (givenId !== undefined) checkSameId(table, id, givenId);
     this.validate(table, fields);
-    return this.update(table, id, conditions, () => fields);
+    return this.write(table, receipt, () => ({
+      v: 1,
+      op: 'replace',
+      table,
+      id,
+      fields,
+      at: new Date().toISOString(),
+      ...ifMatchOf(conditions),
+    }));
   }
 
   /**
@@ -422,59 +275,77 @@ export class StorageService implements OnModuleInit, OnModuleDestroy {
     id: string,
     patch: JsonObject,
     conditions: WriteConditions = {},
+    receipt?: Receipt,
   ): Promise<StoredRecord> {
-    const { id: givenId, fields: patchFields } = splitServerFields(patch);
+    const { id: givenId, fields } = splitServerFields(patch);
     if (givenId !== undefined) checkSameId(table, id, givenId);
-    return this.update(table, id, conditions, (current) => {
-      const merged = applyMergePatch(splitServerFields(current).fields, patchFields) as JsonObject;
-      this.validate(table, merged);
-      return merged;
-    });
+    return this.write(table, receipt, () => ({
+      v: 1,
+      op: 'patch',
+      table,
+      id,
+      patch: fields,
+      at: new Date().toISOString(),
+      ...ifMatchOf(conditions),
+    }));
   }
 
   /** @throws TableNotFoundError, RecordNotFoundError, PreconditionFailedError, LockTimeoutError */
-  async delete(table: string, id: string, conditions: WriteConditions = {}): Promise<void> {
-    await this.write(table, () =>
-      this.withExistingTable(table, (found) => {
-        checkConditions(found, id, conditions);
-        return this.commit({ op: 'delete', table, id }, found.prepareDelete(id));
-      }),
-    );
+  async delete(
+    table: string,
+    id: string,
+    conditions: WriteConditions = {},
+    receipt?: Receipt,
+  ): Promise<void> {
+    await this.write(table, receipt, () => ({
+      v: 1,
+      op: 'delete',
+      table,
+      id,
+      ...ifMatchOf(conditions),
+    }));
   }
 
   /**
    * A page of the join of two tables, both as of the moment it was asked for.
    * @throws TableNotFoundError, QueryError, ResultTooLargeError, SnapshotTooOldError
    */
-  async join(tables: JoinTables, query: JoinQuery): Promise<QueryResult<unknown>> {
+  async join(
+    tables: JoinTables,
+    query: JoinQuery,
+    receipt?: Receipt,
+  ): Promise<QueryResult<unknown>> {
     const left = this.existingTable(tables.left);
     const right = this.existingTable(tables.right);
     const keys = { leftKey: tables.leftKey, rightKey: tables.rightKey };
-    return this.reading((snapshot) =>
+    return this.reading(receipt, (snapshot) =>
       executeJoin(left.view(snapshot), right.view(snapshot), keys, query, this.limits),
     );
   }
 
   /** The whole join (`limit=all`), read as it is consumed; see listAll. @throws as join */
-  async joinAll(tables: JoinTables, query: JoinQuery): Promise<QueryStream<unknown>> {
+  async joinAll(
+    tables: JoinTables,
+    query: JoinQuery,
+    receipt?: Receipt,
+  ): Promise<QueryStream<unknown>> {
     const left = this.existingTable(tables.left);
     const right = this.existingTable(tables.right);
     const keys = { leftKey: tables.leftKey, rightKey: tables.rightKey };
-    return this.streaming((snapshot) =>
+    return this.streaming(receipt, (snapshot) =>
       streamJoin(left.view(snapshot), right.view(snapshot), keys, query, this.limits),
     );
-  }
-
-  /** Open reads and the old record versions kept for them (for health and tests). */
-  get snapshots(): { readonly open: number; readonly keptBytes: number } {
-    return { open: this.versions.openReads, keptBytes: this.versions.keptBytes };
   }
 
   // --- internals ---
 
   /** Runs a read on a snapshot taken now, closed when the read ends. */
-  private reading<T>(read: (snapshot: ReadSnapshot) => Promise<T>): Promise<T> {
+  private reading<T>(
+    receipt: Receipt | undefined,
+    read: (snapshot: ReadSnapshot) => Promise<T>,
+  ): Promise<T> {
     const snapshot = this.versions.openSnapshot();
+    if (receipt) receipt.seq = this.machine.appliedSeq;
     const close = () => this.versions.close(snapshot);
     let pending: Promise<T>;
     try {
@@ -494,9 +365,11 @@ export class StorageService implements OnModuleInit, OnModuleDestroy {
    * SnapshotTooOldError from its rows.
    */
   private async streaming<T>(
+    receipt: Receipt | undefined,
     prepare: (snapshot: ReadSnapshot) => Promise<QueryStream<T>>,
   ): Promise<QueryStream<T>> {
     const snapshot = this.versions.openSnapshot();
+    if (receipt) receipt.seq = this.machine.appliedSeq;
     const close = () => this.versions.close(snapshot);
     try {
       const stream = await prepare(snapshot);
@@ -511,24 +384,22 @@ export class StorageService implements OnModuleInit, OnModuleDestroy {
     table: string,
     bodies: readonly JsonObject[],
     bulk: boolean,
+    receipt: Receipt | undefined,
   ): Promise<StoredRecord[]> {
     assertTableName(table);
-    this.assertWritable();
-    const now = new Date().toISOString();
+    const validator = this.core.machine.schemaOf(table);
     const errors: FieldError[] = [];
-    const records = bodies.map((body, index): StoredRecord => {
+    const checked = bodies.map((body, index) => {
       const { id: givenId, fields } = splitServerFields(body);
       const problems: FieldError[] = [];
-      let id: string;
+      let id: string | undefined;
       if (givenId === undefined) {
-        id = flatten(randomUUID());
+        id = undefined;
       } else if (typeof givenId === 'string' && RECORD_ID_PATTERN.test(givenId)) {
         id = givenId;
       } else {
-        id = '';
         problems.push({ field: 'id', message: `id must be a string of ${RECORD_ID_RULE}` });
       }
-      const validator = this.schemas.get(table);
       if (validator !== undefined) problems.push(...validator(fields));
       for (const problem of problems) {
         if (errors.length < BULK_ERRORS_MAX) {
@@ -539,122 +410,94 @@ export class StorageService implements OnModuleInit, OnModuleDestroy {
           );
         }
       }
-      return { id, ...fields, created_at: now, updated_at: now };
+      return { id, fields };
     });
     if (errors.length > 0) throw new RecordValidationError(table, errors);
-    await this.write(table, () =>
-      this.withTableLock(table, (target) =>
-        this.commit({ op: 'put', table, records }, target.prepareInsert(records, bulk)),
-      ),
-    );
-    return records;
+    return this.write(table, receipt, () => {
+      // Ids and times are decided here, once: the log holds them, not the means to make them.
+      const now = new Date().toISOString();
+      const records = checked.map(({ id, fields }): StoredRecord => ({
+        id: id ?? flatten(randomUUID()),
+        ...fields,
+        created_at: now,
+        updated_at: now,
+      }));
+      return { v: 1, op: 'insert', table, records, bulk };
+    });
   }
 
-  private async update(
+  /**
+   * The write path after the request's own checks: this server's resources (memory budget;
+   * the gate a snapshot can hold writes at; the table's lock, each with the lock timeout),
+   * then the command is built, logged and applied, and the answer waits until its log entry
+   * is durable (FSYNC=always). A command that fails in apply still took its sequence number.
+   * @throws the apply's DatabaseError (with its `seq`), StorageFullError, LockTimeoutError,
+   *   StorageUnavailableError, DiskFullError
+   */
+  private async write<T>(
     table: string,
-    id: string,
-    conditions: WriteConditions,
-    nextFields: (current: StoredRecord) => JsonObject,
-  ): Promise<StoredRecord> {
-    this.assertWritable();
-    return this.write(table, () =>
-      this.withExistingTable(table, async (found) => {
-        checkConditions(found, id, conditions);
-        const current = found.getOrThrow(id);
-        const record: StoredRecord = {
-          id,
-          ...nextFields(current),
-          created_at: current.created_at,
-          updated_at: nextTimestamp(current.updated_at),
-        };
-        await this.commit({ op: 'put', table, records: [record] }, found.prepareReplace(record));
-        return record;
-      }),
+    receipt: Receipt | undefined,
+    build: () => Command,
+  ): Promise<T> {
+    this.core.assertServing();
+    const memory = this.core.memory;
+    if (memory?.exceeded) throw new StorageFullError(memory.used, memory.limitBytes);
+    const { seq, outcome } = await this.core.gate.run(
+      () => this.withTableLock(table, () => this.core.log.submit(build())),
+      () => new LockTimeoutError(table, this.core.lockTimeoutMs),
     );
-  }
-
-  /**
-   * Runs a write to `table` through the gate (a snapshot can stop writes for an instant), and
-   * once it is applied waits until its log entry is durable (FSYNC=always) before the caller
-   * answers. @throws LockTimeoutError when held at the gate longer than the lock timeout
-   */
-  private async write<T>(table: string, run: () => Promise<T>): Promise<T> {
-    if (this.loading !== undefined) throw new StorageUnavailableError(this.loading);
-    const result = await this.gate.run(run, () => new LockTimeoutError(table, this.lockTimeoutMs));
-    if (this.journal !== undefined) await this.journal.durable();
-    return result;
-  }
-
-  /**
-   * Logs `change`, then applies it: under the table's lock, after every check has passed. A
-   * change that cannot be logged is not applied. Without a journal, applies it at once.
-   */
-  private commit<T>(change: Change, apply: () => T): T | Promise<T> {
-    if (this.journal === undefined) return apply();
-    return this.journal.append(change).then(apply);
-  }
-
-  private removeTable(table: Table): void {
-    table.dropped = true;
-    if (this.tables.get(table.name) === table) this.tables.delete(table.name);
+    if (this.core.journal !== undefined) await this.core.journal.durable();
+    if (receipt) receipt.seq = seq;
+    if (!outcome.ok) {
+      (outcome.error as DatabaseError & { seq?: number }).seq = seq;
+      throw outcome.error;
+    }
+    return outcome.value as T;
   }
 
   /**
    * Runs a write under the table's lock, creating the (not yet visible) table if needed. A
-   * writer that waited while the table was dropped starts over on a fresh table.
+   * writer that waited while the table was dropped starts over on the table now of that name.
    */
-  private async withTableLock<T>(
-    name: string,
-    write: (table: Table) => T | Promise<T>,
-  ): Promise<T> {
+  private async withTableLock<T>(name: string, write: () => T | Promise<T>): Promise<T> {
     for (;;) {
-      let table = this.tables.get(name);
-      if (table === undefined) {
-        table = new Table(name, this.lockTimeoutMs, this.versions);
-        this.tables.set(name, table);
-      }
-      const target = table;
+      const target = this.machine.tableForWrite(name);
       try {
-        const result = await target.withLock(() => (target.dropped ? RETRY : write(target)));
+        const result = await target.withLock(() => (target.dropped ? RETRY : write()));
         if (result !== RETRY) return result;
       } finally {
         // A failed first write leaves no table behind.
-        if (!target.exists && !target.isLocked && this.tables.get(name) === target)
-          this.tables.delete(name);
+        this.machine.forgetIfUnused(target);
       }
     }
   }
 
-  /** Runs a write under the lock of a table that exists, and still exists once locked. */
-  private async withExistingTable<T>(
-    name: string,
-    write: (table: Table) => T | Promise<T>,
-  ): Promise<T> {
-    const table = this.existingTable(name);
-    return table.withLock(() => {
-      if (table.dropped) throw new TableNotFoundError(name);
-      return write(table);
-    });
-  }
-
-  /** @throws StorageFullError when the heap is over its budget. */
-  private assertWritable(): void {
-    if (this.memory?.exceeded) throw new StorageFullError(this.memory.used, this.memory.limitBytes);
-  }
-
   private existingTable(name: string): Table {
-    if (this.loading !== undefined) throw new StorageUnavailableError(this.loading);
-    const table = this.tables.get(name);
-    if (table === undefined || !table.exists) throw new TableNotFoundError(name);
+    this.core.assertServing();
+    const table = this.machine.table(name);
+    if (table === undefined) throw new TableNotFoundError(name);
     return table;
   }
 
   private validate(table: string, fields: JsonObject): void {
-    const validator = this.schemas.get(table);
+    const validator = this.machine.schemaOf(table);
     if (validator === undefined) return;
     const errors = validator(fields);
     if (errors.length > 0) throw new RecordValidationError(table, errors);
   }
+}
+
+function ifMatchOf({ ifMatch }: WriteConditions): { ifMatch?: VersionCondition } {
+  return ifMatch === undefined ? {} : { ifMatch };
+}
+
+function checkSameId(table: string, id: string, givenId: unknown): void {
+  if (givenId === id) return;
+  const error: FieldError = {
+    field: 'id',
+    message: `id cannot change: the body's id must be '${id}' or absent`,
+  };
+  throw new RecordValidationError(table, [error]);
 }
 
 /**
@@ -699,57 +542,4 @@ let _flattenSink = 0;
 function flatten(text: string): string {
   _flattenSink ^= (text as unknown as number) | 0;
   return text;
-}
-
-/** An ISO 8601 date-time, as memdb writes them (`2026-11-25T20:00:00.000Z`). */
-function isTimestamp(value: unknown): boolean {
-  return (
-    typeof value === 'string' &&
-    /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/.test(value) &&
-    !Number.isNaN(Date.parse(value))
-  );
-}
-
-/** A table as snapshots hold it: its indexes and its records' references, in order. */
-export function dataOf(table: Table): TableData {
-  return { name: table.name, indexes: table.listIndexes(), records: [...table.values()] };
-}
-
-function infoOf(table: Table): TableInfo {
-  return { name: table.name, records: table.size, indexes: table.listIndexes() };
-}
-
-function fieldPathOf(field: string): FieldPath {
-  try {
-    return parseFieldPath(field, 'field');
-  } catch (error) {
-    if (error instanceof QueryError) throw new InvalidNameError('field', field, FIELD_PATH_RULE);
-    throw error;
-  }
-}
-
-function checkConditions(table: Table, id: string, { ifMatch }: WriteConditions): void {
-  if (ifMatch !== undefined && !matchesVersion(table.get(id), ifMatch)) {
-    throw new PreconditionFailedError(table.name, id);
-  }
-}
-
-function splitServerFields(body: Readonly<JsonObject>): { id: unknown; fields: JsonObject } {
-  // eslint-disable-next-line @typescript-eslint/no-unused-vars
-  const { id, created_at, updated_at, ...fields } = body;
-  return { id, fields };
-}
-
-function checkSameId(table: string, id: string, givenId: unknown): void {
-  if (givenId === id) return;
-  const error: FieldError = {
-    field: 'id',
-    message: `id cannot change: the body's id must be '${id}' or absent`,
-  };
-  throw new RecordValidationError(table, [error]);
-}
-
-/** Now, but always later than `previous`, so every update visibly renews `updated_at`. */
-function nextTimestamp(previous: string): string {
-  return new Date(Math.max(Date.now(), Date.parse(previous) + 1)).toISOString();
 }

@@ -12,13 +12,16 @@ const record = (id: string, extra: Record<string, string> = {}): StoredRecord =>
 });
 
 describe('Table', () => {
-  it('does not exist until its first record is inserted', () => {
+  it('does not exist until a command makes it visible, and remembers which one', () => {
     const table = new Table('t', 1000);
+    table.insertAll([record('a')], false);
     expect(table.exists).toBe(false);
 
-    table.insertAll([record('a')], false);
+    table.materialise(7);
+    table.materialise(9);
 
     expect(table.exists).toBe(true);
+    expect(table.created).toBe(7);
     expect(table.size).toBe(1);
   });
 

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { Mutex, type MutexInterface, withTimeout } from 'async-mutex';
 import {
   DuplicateRecordError,
@@ -73,8 +72,11 @@ export class Table implements VersionedTable {
   private materialised = false;
   /** Set once the table is dropped: writers that waited for its lock must not write to it. */
   dropped = false;
-  /** Distinguishes this table from a later one of the same name (cursors name it). */
-  readonly epoch = randomUUID();
+  /**
+   * The log sequence of the command that created this table: distinguishes it from a later
+   * table of the same name (cursors name it), the same on every server that applied the log.
+   */
+  created = 0;
 
   constructor(
     readonly name: string,
@@ -96,9 +98,44 @@ export class Table implements VersionedTable {
     return this.lock.isLocked();
   }
 
-  /** Makes an empty table visible (explicit creation). */
-  materialise(): void {
+  /** Makes the table visible, created by the command at `seq` (unless it already is). */
+  materialise(seq: number): void {
+    if (this.materialised) return;
     this.materialised = true;
+    this.created = seq;
+  }
+
+  /**
+   * The records in insertion order, each with its order number (its place among every record
+   * ever inserted into this table, which applying the same log always gives), and the next
+   * order number: what a snapshot keeps so that cursors hold across a restart.
+   */
+  dump(): { records: StoredRecord[]; ords: number[]; next: number } {
+    const records: StoredRecord[] = [];
+    const ords: number[] = [];
+    for (const slot of this.slots) {
+      if (slot.record === null) continue;
+      records.push(slot.record);
+      ords.push(slot.seq);
+    }
+    return { records, ords, next: this.nextSeq };
+  }
+
+  /**
+   * Stores a snapshot's records with their order numbers (ascending), as dump() gave them.
+   * Without them (older snapshots, restored backups) records are numbered from 0.
+   */
+  load(records: readonly StoredRecord[], ords?: readonly number[], next?: number): void {
+    if (ords === undefined) {
+      this.restore(records);
+      return;
+    }
+    const version = this.written();
+    records.forEach((record, index) => {
+      this.nextSeq = ords[index];
+      this.add(record, version);
+    });
+    this.nextSeq = Math.max(next ?? 0, this.nextSeq);
   }
 
   /**
@@ -219,7 +256,6 @@ export class Table implements VersionedTable {
     return () => {
       const version = this.written();
       for (const record of records) this.add(record, version);
-      this.materialised = true;
     };
   }
 
@@ -241,7 +277,6 @@ export class Table implements VersionedTable {
         this.supersede(slot, record, version);
       }
     }
-    this.materialised = true;
   }
 
   /**

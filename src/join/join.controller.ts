@@ -14,6 +14,7 @@ import { JOIN_TYPES } from '../database/hash-join';
 import { FIELD_PATH_PATTERN } from '../database/names';
 import { parseFieldPath } from '../database/query/field-path';
 import type { JoinQuery, RawQuery } from '../database/query/query-params';
+import { seqTo } from '../common/http/sequence';
 import { StorageService } from '../database/storage.service';
 import { sendPageHeaders, wantsWholeResult } from '../records/records.controller';
 import { JOIN_LIMIT_DEFAULT, JOIN_LIMIT_MAX } from './dto/join-query.dto';
@@ -83,7 +84,7 @@ export class JoinController {
     const type = negotiateRowType(accept);
     addVary(res, 'Accept');
     if (wantsWholeResult(raw, query, type)) {
-      const whole = await this.storage.joinAll(tables, query);
+      const whole = await this.storage.joinAll(tables, query, seqTo(res));
       res.header('X-Query-Plan', whole.plan);
       return rowStream(whole.rows, type, {
         yielder: whole.yielder,
@@ -91,7 +92,7 @@ export class JoinController {
         close: whole.close,
       });
     }
-    const result = await this.storage.join(tables, query);
+    const result = await this.storage.join(tables, query, seqTo(res));
     sendPageHeaders(res, `/api/v1/join/${left}/${right}/${key}`, raw, result);
     return type === JSON_TYPE
       ? result.items

@@ -33,6 +33,7 @@ import { formatEtag, ifNoneMatchHits, parseIfMatch } from '../common/http/etag';
 import { addVary, type HeaderSink } from '../common/http/header-sink';
 import { JSON_TYPE, negotiateRowType, rowStream, type RowType } from '../common/http/row-stream';
 import { nextPageLink } from '../common/http/link';
+import { seqTo } from '../common/http/sequence';
 import { JsonObjectPipe } from '../common/pipes/json-object.pipe';
 import type { QueryResult } from '../database/query-executor';
 import type { ListQuery, PagingParams, RawQuery } from '../database/query/query-params';
@@ -153,8 +154,8 @@ export class RecordsController {
     @Body(RecordOrBatchPipe) body: JsonObject | JsonObject[],
     @Res({ passthrough: true }) res: HeaderSink,
   ): Promise<StoredRecord | StoredRecord[]> {
-    if (Array.isArray(body)) return this.storage.createMany(table, body);
-    const record = await this.storage.create(table, body);
+    if (Array.isArray(body)) return this.storage.createMany(table, body, seqTo(res));
+    const record = await this.storage.create(table, body, seqTo(res));
     res.header('Location', recordLocation(table, record.id));
     res.header('ETag', formatEtag(versionOf(record)));
     return record;
@@ -178,11 +179,11 @@ export class RecordsController {
     const type = negotiateRowType(accept);
     addVary(res, 'Accept');
     if (wantsWholeResult(raw, query, type)) {
-      const whole = await this.storage.listAll(table, query);
+      const whole = await this.storage.listAll(table, query, seqTo(res));
       res.header('X-Query-Plan', whole.plan);
       return rowStream(whole.rows, type, { yielder: whole.yielder, close: whole.close });
     }
-    const result = await this.storage.list(table, query);
+    const result = await this.storage.list(table, query, seqTo(res));
     sendPageHeaders(res, `/api/v1/data/${table}`, raw, result);
     return type === JSON_TYPE ? result.items : rowStream(result.items, type);
   }
@@ -204,7 +205,7 @@ export class RecordsController {
     @Headers('if-none-match') ifNoneMatch: string | undefined,
     @Res({ passthrough: true }) res: HeaderSink,
   ): StoredRecord | undefined {
-    const record = this.storage.get(table, id);
+    const record = this.storage.get(table, id, seqTo(res));
     const version = versionOf(record);
     res.header('ETag', formatEtag(version));
     if (!ifNoneMatchHits(ifNoneMatch, version)) return record;
@@ -226,7 +227,13 @@ export class RecordsController {
     @Headers('if-match') ifMatch: string | undefined,
     @Res({ passthrough: true }) res: HeaderSink,
   ): Promise<StoredRecord> {
-    const record = await this.storage.replace(table, id, body, { ifMatch: parseIfMatch(ifMatch) });
+    const record = await this.storage.replace(
+      table,
+      id,
+      body,
+      { ifMatch: parseIfMatch(ifMatch) },
+      seqTo(res),
+    );
     res.header('ETag', formatEtag(versionOf(record)));
     return record;
   }
@@ -249,7 +256,13 @@ export class RecordsController {
     @Headers('if-match') ifMatch: string | undefined,
     @Res({ passthrough: true }) res: HeaderSink,
   ): Promise<StoredRecord> {
-    const record = await this.storage.patch(table, id, patch, { ifMatch: parseIfMatch(ifMatch) });
+    const record = await this.storage.patch(
+      table,
+      id,
+      patch,
+      { ifMatch: parseIfMatch(ifMatch) },
+      seqTo(res),
+    );
     res.header('ETag', formatEtag(versionOf(record)));
     return record;
   }
@@ -265,7 +278,8 @@ export class RecordsController {
     @PathParam('table', 'table') table: string,
     @PathParam('id', 'id') id: string,
     @Headers('if-match') ifMatch: string | undefined,
+    @Res({ passthrough: true }) res: HeaderSink,
   ): Promise<void> {
-    await this.storage.delete(table, id, { ifMatch: parseIfMatch(ifMatch) });
+    await this.storage.delete(table, id, { ifMatch: parseIfMatch(ifMatch) }, seqTo(res));
   }
 }

@@ -11,6 +11,7 @@ import { ApiProblems } from '../common/decorators/api-problems.decorator';
 import { ApiPathParams, PathParam } from '../common/decorators/path-params.decorator';
 import type { HeaderSink } from '../common/http/header-sink';
 import type { IndexInfo } from '../database/table';
+import { seqTo } from '../common/http/sequence';
 import { StorageService, type TableInfo } from '../database/storage.service';
 import { CreateIndexDto, CreateTableDto, IndexDto, TableDto } from './dto/table.dto';
 
@@ -23,8 +24,8 @@ export class TablesController {
   @Get()
   @ApiOperation({ summary: 'List tables with their record counts and indexes' })
   @ApiOkResponse({ type: [TableDto] })
-  list(): TableInfo[] {
-    return this.storage.listTables();
+  list(@Res({ passthrough: true }) res: HeaderSink): TableInfo[] {
+    return this.storage.listTables(seqTo(res));
   }
 
   @Post()
@@ -35,7 +36,7 @@ export class TablesController {
     @Body() { name }: CreateTableDto,
     @Res({ passthrough: true }) res: HeaderSink,
   ): Promise<TableInfo> {
-    const table = await this.storage.createTable(name);
+    const table = await this.storage.createTable(name, seqTo(res));
     res.header('Location', `/api/v1/tables/${name}`);
     return table;
   }
@@ -45,8 +46,11 @@ export class TablesController {
   @ApiOperation({ summary: 'One table: record count and indexes' })
   @ApiOkResponse({ type: TableDto })
   @ApiProblems(400, 404)
-  get(@PathParam('table', 'table') table: string): TableInfo {
-    return this.storage.tableInfo(table);
+  get(
+    @PathParam('table', 'table') table: string,
+    @Res({ passthrough: true }) res: HeaderSink,
+  ): TableInfo {
+    return this.storage.tableInfo(table, seqTo(res));
   }
 
   @Delete(':table')
@@ -56,8 +60,11 @@ export class TablesController {
   @ApiNoContentResponse({ description: 'Dropped' })
   @RequiresRole('admin')
   @ApiProblems(400, 404, 503)
-  async drop(@PathParam('table', 'table') table: string): Promise<void> {
-    await this.storage.dropTable(table);
+  async drop(
+    @PathParam('table', 'table') table: string,
+    @Res({ passthrough: true }) res: HeaderSink,
+  ): Promise<void> {
+    await this.storage.dropTable(table, seqTo(res));
   }
 
   @Post(':table/indexes')
@@ -75,8 +82,9 @@ export class TablesController {
   createIndex(
     @PathParam('table', 'table') table: string,
     @Body() { field, unique }: CreateIndexDto,
+    @Res({ passthrough: true }) res: HeaderSink,
   ): Promise<IndexInfo> {
-    return this.storage.createIndex(table, field, unique);
+    return this.storage.createIndex(table, field, unique, seqTo(res));
   }
 
   @Get(':table/indexes')
@@ -84,8 +92,11 @@ export class TablesController {
   @ApiOperation({ summary: "List a table's indexes" })
   @ApiOkResponse({ type: [IndexDto] })
   @ApiProblems(400, 404)
-  listIndexes(@PathParam('table', 'table') table: string): IndexInfo[] {
-    return this.storage.listIndexes(table);
+  listIndexes(
+    @PathParam('table', 'table') table: string,
+    @Res({ passthrough: true }) res: HeaderSink,
+  ): IndexInfo[] {
+    return this.storage.listIndexes(table, seqTo(res));
   }
 
   @Delete(':table/indexes/:field')
@@ -98,7 +109,8 @@ export class TablesController {
   async dropIndex(
     @PathParam('table', 'table') table: string,
     @PathParam('field', 'field') field: string,
+    @Res({ passthrough: true }) res: HeaderSink,
   ): Promise<void> {
-    await this.storage.dropIndex(table, field);
+    await this.storage.dropIndex(table, field, seqTo(res));
   }
 }

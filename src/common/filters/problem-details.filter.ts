@@ -1,15 +1,20 @@
-import { type ArgumentsHost, Catch, type ExceptionFilter, Logger } from '@nestjs/common';
+import { type ArgumentsHost, Catch, type ExceptionFilter, Logger, Optional } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import type { ServerResponse } from 'node:http';
 import { ApiProblemException } from '../problems/api-problem.exception';
 import { INTERNAL_ERROR, PROBLEM_CONTENT_TYPE, toProblem } from '../problems/problem-details';
+import { StorageService } from '../../database/storage.service';
+import { SEQ_HEADER } from '../http/sequence';
 
 /** Answers every error as RFC 9457 problem details; logs unexpected faults with their stack. */
 @Catch()
 export class ProblemDetailsFilter implements ExceptionFilter {
   private readonly logger = new Logger(ProblemDetailsFilter.name);
 
-  constructor(private readonly adapterHost: HttpAdapterHost) {}
+  constructor(
+    private readonly adapterHost: HttpAdapterHost,
+    @Optional() private readonly storage?: StorageService,
+  ) {}
 
   catch(exception: unknown, host: ArgumentsHost): void {
     const { httpAdapter } = this.adapterHost;
@@ -29,12 +34,14 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     const query = url.indexOf('?');
     problem.instance = query === -1 ? url : url.slice(0, query);
     const body = JSON.stringify(problem);
-    const headers = {
+    const headers: Record<string, string> = {
       ...(exception instanceof ApiProblemException ? exception.headers : undefined),
       'Content-Type': PROBLEM_CONTENT_TYPE,
       // Set here, not by Node, so that a HEAD request is told the length on both adapters.
       'Content-Length': String(Buffer.byteLength(body)),
     };
+    const seq = answerSeq(exception, problem.instance, this.storage);
+    if (seq !== undefined) headers[SEQ_HEADER] = String(seq);
     if (isFastifyReply(response)) {
       // Through the reply, which holds the headers set so far (rate limits…); as bytes, since
       // Fastify appends a charset parameter to a JSON media type sent as a string.
@@ -59,6 +66,17 @@ export class ProblemDetailsFilter implements ExceptionFilter {
       httpAdapter.setHeader(response, name, value);
     httpAdapter.end(response, body);
   }
+}
+
+/** Where an answer under /api/v1 stands in the log: a logged write's own, else the server's. */
+function answerSeq(
+  exception: unknown,
+  path: string,
+  storage: StorageService | undefined,
+): number | undefined {
+  const own = (exception as { seq?: unknown } | null)?.seq;
+  if (typeof own === 'number') return own;
+  return path.startsWith('/api/v1/') ? storage?.appliedSeq : undefined;
 }
 
 /** The subset of Fastify's reply the filter uses; Express's response has no `raw`. */

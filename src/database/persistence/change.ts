@@ -1,9 +1,9 @@
+import type { LogEntry } from '../commands';
 import type { StoredRecord } from '../record.types';
 
 /**
- * One logged write, as it is applied: the stored records themselves (with their ids and
- * timestamps), not the request, so replaying the log rebuilds exactly what was acknowledged.
- * A bulk write is one `put`: all of it or none on replay.
+ * One logged write in journals written before commands (memdb 0.1): the stored records
+ * themselves, not the request. Still read at start; new entries are commands (LogEntry).
  */
 export type Change =
   | { readonly op: 'put'; readonly table: string; readonly records: readonly StoredRecord[] }
@@ -18,13 +18,22 @@ export type Change =
     }
   | { readonly op: 'dropIndex'; readonly table: string; readonly field: string };
 
+/**
+ * The first line of a journal that continues another (compaction, restore): every sequence
+ * number up to `after` was given out before it, so numbering goes on above it after a restart.
+ */
+export interface JournalHeader {
+  readonly t: 'journal';
+  readonly after: number;
+}
+
 /** Where StorageService logs its writes (the append-only file when DATA_DIR is set). */
 export interface Journal {
   /**
-   * Writes `change` to the log, after every change appended before it. Resolves once written;
+   * Writes `entry` to the log, after every entry appended before it. Resolves once written;
    * rejects (a DatabaseError) when it cannot be, and the caller then does not apply it.
    */
-  append(change: Change): Promise<void>;
+  append(entry: LogEntry | JournalHeader): Promise<void>;
   /** Resolves once everything appended so far is as durable as the fsync mode promises. */
   durable(): Promise<void>;
 }

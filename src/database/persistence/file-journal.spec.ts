@@ -1,5 +1,5 @@
 import { DiskFullError, StorageUnavailableError } from '../database.errors';
-import type { Change } from './change';
+import type { LogEntry } from '../commands';
 import { FileJournal, type JournalFile } from './file-journal';
 import { readEntries } from './log-format';
 
@@ -34,10 +34,10 @@ class FakeFile implements JournalFile {
   async close() {}
 }
 
-const put = (id: string): Change => ({
-  op: 'put',
-  table: 't',
-  records: [{ id, created_at: 'c', updated_at: 'u' }],
+let seq = 0;
+const put = (id: string): LogEntry => ({
+  seq: ++seq,
+  command: { v: 1, op: 'put', table: 't', records: [{ id, created_at: 'c', updated_at: 'u' }] },
 });
 
 async function journalOn(file: FakeFile, mode: 'always' | 'everysec' | 'no' = 'always') {
@@ -50,12 +50,11 @@ describe('FileJournal', () => {
     const journal = await journalOn(file);
     await Promise.all(['a', 'b', 'c', 'd'].map((id) => journal.append(put(id))));
     const read = readEntries(file.data);
-    expect(read.entries.map((e) => (e as { records: { id: string }[] }).records[0].id)).toEqual([
-      'a',
-      'b',
-      'c',
-      'd',
-    ]);
+    expect(
+      read.entries.map(
+        (e) => (e as LogEntry & { command: { records: { id: string }[] } }).command.records[0].id,
+      ),
+    ).toEqual(['a', 'b', 'c', 'd']);
     expect(journal.bytes).toBe(file.data.length);
   });
 

@@ -2,7 +2,8 @@ import { writeSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { DiskFullError, StorageUnavailableError, type DatabaseError } from '../database.errors';
-import type { Change, Journal } from './change';
+import type { LogEntry } from '../commands';
+import type { Journal, JournalHeader } from './change';
 import { encodeEntry } from './log-format';
 
 /** When appended entries reach the disk itself (FSYNC). */
@@ -177,12 +178,12 @@ export class FileJournal implements Journal {
     return this.current.size;
   }
 
-  append(change: Change): Promise<void> {
+  append(entry: LogEntry | JournalHeader): Promise<void> {
     if (this.closed) {
       return Promise.reject(new StorageUnavailableError('the journal is closed (shutting down)'));
     }
     return new Promise((resolve, reject) => {
-      this.queue.push({ bytes: encodeEntry(change), resolve, reject });
+      this.queue.push({ bytes: encodeEntry(entry), resolve, reject });
       // Appends made in the same turn are written together.
       this.writing ??= Promise.resolve().then(() => this.drain());
     });

@@ -2,6 +2,8 @@ import { Logger } from '@nestjs/common';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
+import { DatabaseCore } from '../database-core';
+import type { DatabaseModuleOptions } from '../database.module-definition';
 import { StorageService } from '../storage.service';
 import { openAppendFile, type OpenJournalFile } from './file-journal';
 import { encodeEntry } from './log-format';
@@ -18,8 +20,8 @@ const put = (id: string) =>
 
 /** A store on `dir` with FSYNC=always and no automatic compaction, its files loading. */
 function persistenceOn(dir: string, openJournalFile?: OpenJournalFile) {
-  const storage = new StorageService({ lockTimeoutMs: 5000 });
-  const persistence = new PersistenceService(storage, {
+  const options: DatabaseModuleOptions = {
+    lockTimeoutMs: 5000,
     persistence: {
       dataDir: dir,
       fsync: 'always',
@@ -28,7 +30,10 @@ function persistenceOn(dir: string, openJournalFile?: OpenJournalFile) {
       compactMinBytes: 1 << 30,
       openJournalFile,
     },
-  });
+  };
+  const core = new DatabaseCore(options);
+  const storage = new StorageService(core);
+  const persistence = new PersistenceService(core, options);
   persistence.onModuleInit();
   return { storage, persistence };
 }

@@ -1,3 +1,4 @@
+import type { LogEntry } from '../commands';
 import { FileJournal, type JournalFile } from './file-journal';
 
 const fake = (failSync: boolean): JournalFile & { synced: number; size: number } => {
@@ -21,10 +22,10 @@ const fake = (failSync: boolean): JournalFile & { synced: number; size: number }
   };
   return f;
 };
-const put = (id: string) => ({
-  op: 'put' as const,
-  table: 't',
-  records: [{ id, created_at: 'c', updated_at: 'u' }],
+let seq = 0;
+const put = (id: string): LogEntry => ({
+  seq: ++seq,
+  command: { v: 1, op: 'put', table: 't', records: [{ id, created_at: 'c', updated_at: 'u' }] },
 });
 
 it('acknowledges no write after the old journal failed to sync, until a snapshot covers it', async () => {

@@ -2,6 +2,8 @@ import { Logger } from '@nestjs/common';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DatabaseCore } from '../database-core';
+import type { DatabaseModuleOptions } from '../database.module-definition';
 import { StorageService } from '../storage.service';
 import { openAppendFile, type OpenJournalFile } from './file-journal';
 import { PersistenceService } from './persistence.service';
@@ -41,8 +43,8 @@ describe('PersistenceService', () => {
           },
         };
       };
-      const storage = new StorageService({ lockTimeoutMs: 1000 });
-      const persistence = new PersistenceService(storage, {
+      const options: DatabaseModuleOptions = {
+        lockTimeoutMs: 1000,
         persistence: {
           dataDir: dir,
           fsync: 'no',
@@ -51,7 +53,10 @@ describe('PersistenceService', () => {
           compactMinBytes: 1 << 20,
           openJournalFile,
         },
-      });
+      };
+      const core = new DatabaseCore(options);
+      const storage = new StorageService(core);
+      const persistence = new PersistenceService(core, options);
       persistence.onModuleInit();
       await persistence.start();
       await storage.create('items', { id: 'a' });

@@ -9,13 +9,16 @@ import { mkdir, open, readdir, readFile, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { DATABASE_OPTIONS, type DatabaseModuleOptions } from '../database.module-definition';
-import { dataOf, StorageService } from '../storage.service';
-import type { Change } from './change';
+import { type Command, type LogEntry } from '../commands';
+import { DatabaseCore } from '../database-core';
+import { dataOf, UnappliableEntryError } from '../state-machine';
+import type { Receipt } from '../storage.service';
+import type { Change, JournalHeader } from './change';
 import type { PersistenceOptions } from './persistence-options';
 import { FileJournal, type JournalSegment, openAppendFile } from './file-journal';
 import { DamagedFileError, readEntries, readEntriesPaced } from './log-format';
 import {
-  parseSnapshot,
+  parseSnapshotData,
   snapshotLines,
   syncDirectory,
   TEMPORARY_SUFFIX,
@@ -62,7 +65,36 @@ function readableAfter(bytes: Buffer, offset: number): number {
   return count;
 }
 
-/** Journal entries that are not a change memdb wrote. */
+/** A command as the log holds it (memdb 0.2 on). */
+function isLogEntry(value: unknown): value is LogEntry {
+  const entry = value as Partial<Record<string, unknown>> | null;
+  return (
+    typeof entry === 'object' &&
+    entry !== null &&
+    Number.isSafeInteger(entry.seq) &&
+    typeof entry.command === 'object'
+  );
+}
+
+/** The first line of a journal continued by a compaction or restore. */
+function isJournalHeader(value: unknown): value is JournalHeader {
+  const entry = value as Partial<Record<string, unknown>> | null;
+  return (
+    typeof entry === 'object' &&
+    entry !== null &&
+    Number.isSafeInteger(entry.after) &&
+    entry.t === 'journal'
+  );
+}
+
+/** An entry of a journal written before commands (memdb 0.1), as the command it stands for. */
+function commandOf(change: Change): Command {
+  return change.op === 'put'
+    ? { v: 1, op: 'put', table: change.table, records: change.records }
+    : ({ v: 1, ...change } as Command);
+}
+
+/** Journal entries that are not a change memdb 0.1 wrote. */
 function isChange(value: unknown): value is Change {
   const change = value as Partial<Record<string, unknown>> | null;
   if (typeof change !== 'object' || change === null || typeof change.table !== 'string')
@@ -106,7 +138,7 @@ export class PersistenceService implements OnModuleInit, OnApplicationShutdown {
   private stopping: Promise<void> | undefined;
 
   constructor(
-    private readonly storage: StorageService,
+    @Inject(DatabaseCore) private readonly core: DatabaseCore,
     @Inject(DATABASE_OPTIONS) options: DatabaseModuleOptions,
   ) {
     this.options = options.persistence;
@@ -114,7 +146,12 @@ export class PersistenceService implements OnModuleInit, OnApplicationShutdown {
 
   onModuleInit(): void {
     // Not ready from the first request on, until start() has loaded the files.
-    if (this.options) this.storage.beginLoading('the data is still loading from DATA_DIR');
+    if (this.options) this.core.beginLoading('the data is still loading from DATA_DIR');
+  }
+
+  /** Shutting down: readiness fails and new reads and writes are refused (503) at once. */
+  beginShutdown(): void {
+    this.core.beginShutdown();
   }
 
   /** Why writes fail right now (disk full, I/O error), for readiness. */
@@ -148,7 +185,9 @@ export class PersistenceService implements OnModuleInit, OnApplicationShutdown {
     if (base > 0) {
       const file = generationName('snapshot', base);
       const bytes = await readFile(join(dir, file));
-      this.storage.loadTables(await parseSnapshot(bytes, file));
+      const { tables, seq } = await parseSnapshotData(bytes, file);
+      this.core.machine.load(tables, seq ?? 0);
+      this.core.log.continueAfter(seq ?? 0);
       this.snapshotBytes = bytes.length;
     }
     const journals = generations(JOURNAL).filter((generation) => generation >= base);
@@ -195,16 +234,16 @@ export class PersistenceService implements OnModuleInit, OnApplicationShutdown {
     );
     // A journal just created must survive a power loss as a name in the directory, too.
     await syncDirectory(dir);
-    this.storage.finishLoading(this.journal);
+    this.core.finishLoading(this.journal);
     // Shut down while loading: stop() found no journal to close.
     if (this.stopping !== undefined) {
       await this.journal.close();
       return undefined;
     }
-    const { tables, records } = this.storage.stats();
+    const { tables, records } = this.core.machine.stats();
     const report = { tables, records, entries, ms: Math.round(performance.now() - started) };
     this.logger.log(
-      `Loaded ${tables} tables, ${records} records (${entries} journal entries replayed) from ${dir} in ${report.ms} ms; FSYNC=${options.fsync}`,
+      `Loaded ${tables} tables, ${records} records (${entries} journal entries replayed, log at ${this.core.machine.appliedSeq}) from ${dir} in ${report.ms} ms; FSYNC=${options.fsync}`,
     );
     this.timer = setInterval(() => void this.compactIfDue(), 1000);
     this.timer.unref();
@@ -223,12 +262,41 @@ export class PersistenceService implements OnModuleInit, OnApplicationShutdown {
     const read = await readEntriesPaced(bytes);
     let applied = 0;
     let damage = read.corruption;
+    const log = this.core.log;
     for (const [index, entry] of read.entries.entries()) {
-      if (!isChange(entry)) {
-        damage = { offset: read.offsets[index], reason: 'not a memdb change' };
+      if (isJournalHeader(entry)) {
+        // Numbers given out before this journal began, whether or not an entry used them.
+        this.core.machine.skip(entry.after);
+        log.continueAfter(entry.after);
+        continue;
+      }
+      let seq: number;
+      let command: Command;
+      if (isLogEntry(entry)) {
+        ({ seq, command } = entry);
+        if (seq <= this.core.machine.appliedSeq) {
+          damage = { offset: read.offsets[index], reason: `entry ${seq} is out of order` };
+          break;
+        }
+      } else if (isChange(entry)) {
+        // Written before commands had numbers: numbered in the order they were written.
+        seq = this.core.machine.appliedSeq + 1;
+        command = commandOf(entry);
+      } else {
+        damage = { offset: read.offsets[index], reason: 'not a memdb log entry' };
         break;
       }
-      this.storage.applyLogged(entry);
+      try {
+        log.replay(seq, command);
+      } catch (error) {
+        if (error instanceof UnappliableEntryError) {
+          throw new UnappliableEntryError(
+            seq,
+            `${file} at byte ${read.offsets[index]}: ${error.message}`,
+          );
+        }
+        throw error;
+      }
       // Long replays give the event loop back now and then: liveness keeps answering.
       if (++applied % 5000 === 0) await new Promise((resolve) => setImmediate(resolve));
     }
@@ -263,7 +331,7 @@ export class PersistenceService implements OnModuleInit, OnApplicationShutdown {
     const options = this.options;
     const journal = this.journal;
     if (options === undefined || journal === undefined || this.compacting) return;
-    if (this.storage.notReadyReason !== undefined) return;
+    if (this.core.notReadyReason !== undefined) return;
     const limit = Math.max(options.compactMinBytes, options.compactRatio * this.snapshotBytes);
     if (journal.bytes <= limit) return;
     await this.compact().catch((error: unknown) =>
@@ -321,10 +389,16 @@ export class PersistenceService implements OnModuleInit, OnApplicationShutdown {
   ): Promise<{ value: T; retired: Promise<void> }> {
     let retired: Promise<void> | undefined;
     try {
-      const value = await this.storage.exclusive(() => {
-        retired = this.journal!.switchTo(segment);
+      const value = await this.core.exclusive(() => {
+        const journal = this.journal!;
+        retired = journal.switchTo(segment);
         this.generation = next;
-        return during();
+        const value = during();
+        // The new journal says where numbering stands, even if no entry follows before a restart.
+        void journal
+          .append({ t: 'journal', after: this.core.machine.appliedSeq })
+          .catch(() => undefined);
+        return value;
       });
       return { value, retired: retired! };
     } finally {
@@ -338,15 +412,18 @@ export class PersistenceService implements OnModuleInit, OnApplicationShutdown {
     if (this.options === undefined || this.journal === undefined) return;
     const started = performance.now();
     const { next, segment } = await this.openNextJournal();
-    const { value: tables, retired } = await this.switchJournal(next, segment, () =>
-      this.storage.copyTables(),
-    );
+    const { value: copy, retired } = await this.switchJournal(next, segment, () => ({
+      tables: this.core.machine.copyTables(),
+      seq: this.core.machine.appliedSeq,
+    }));
+    const { tables } = copy;
     // The snapshot holds everything logged before the switch, so it stands in for the old
     // journal whether or not that journal's last sync worked.
     await retired.catch(() => undefined);
     this.snapshotBytes = await writeSnapshotFile(
       join(this.options.dataDir, generationName('snapshot', next)),
       tables,
+      copy.seq,
     );
     await this.journal?.coveredBySnapshot();
     await this.removeGenerationsFrom(next - 1);
@@ -359,10 +436,14 @@ export class PersistenceService implements OnModuleInit, OnApplicationShutdown {
    * A consistent point-in-time snapshot of every table, in the snapshot format, read as it is
    * sent; writes are held only while table references are copied.
    */
-  async backup(): Promise<Readable> {
+  async backup(receipt?: Receipt): Promise<Readable> {
     this.assertServing();
-    const tables = await this.storage.pointInTime();
-    return Readable.from(snapshotLines(tables), { objectMode: false });
+    const { tables, seq } = await this.core.exclusive(() => ({
+      tables: this.core.machine.copyTables(),
+      seq: this.core.machine.appliedSeq,
+    }));
+    if (receipt) receipt.seq = seq;
+    return Readable.from(snapshotLines(tables, seq), { objectMode: false });
   }
 
   /**
@@ -372,13 +453,17 @@ export class PersistenceService implements OnModuleInit, OnApplicationShutdown {
    * the journal continues in a fresh file and the built tables are swapped in.
    * @throws DatabaseError when the data breaks a rule a write would have to keep
    */
-  async restore(data: readonly TableData[]): Promise<{ tables: number; records: number }> {
+  async restore(
+    data: readonly TableData[],
+    receipt?: Receipt,
+  ): Promise<{ tables: number; records: number }> {
     this.assertServing();
-    const built = this.storage.buildTables(data);
+    const built = this.core.machine.build(data);
+    const log = this.core.log;
     await this.maintenance.runExclusive(async () => {
       this.assertServing();
       if (this.options === undefined || this.journal === undefined) {
-        await this.storage.exclusive(() => this.storage.swapTables(built));
+        await this.core.exclusive(() => this.core.machine.swap(built, log.reserve()));
         return;
       }
       const dir = this.options.dataDir;
@@ -387,7 +472,12 @@ export class PersistenceService implements OnModuleInit, OnApplicationShutdown {
       let bytes: number;
       try {
         // From the tables as built (what is served), not from the upload.
-        bytes = await writeSnapshotFile(join(dir, snapshot), [...built.values()].map(dataOf));
+        // Numbered before the swap; the journal that follows it says where numbering went on.
+        bytes = await writeSnapshotFile(
+          join(dir, snapshot),
+          [...built.values()].map(dataOf),
+          log.reserve(),
+        );
       } catch (error) {
         await segment.file.close().catch(() => undefined);
         const code = (error as NodeJS.ErrnoException).code;
@@ -400,7 +490,7 @@ export class PersistenceService implements OnModuleInit, OnApplicationShutdown {
       let retired: Promise<void>;
       try {
         ({ retired } = await this.switchJournal(next, segment, () =>
-          this.storage.swapTables(built),
+          this.core.machine.swap(built, log.reserve()),
         ));
       } catch (error) {
         // Not switched, not swapped: the snapshot must not bring the refused restore back.
@@ -413,15 +503,15 @@ export class PersistenceService implements OnModuleInit, OnApplicationShutdown {
       await this.journal.coveredBySnapshot();
       await this.removeGenerationsFrom(next - 1);
     });
-    const { tables, records } = this.storage.stats();
+    const { tables, records } = this.core.machine.stats();
+    if (receipt) receipt.seq = this.core.machine.appliedSeq;
     this.logger.log(`Restored a backup: ${tables} tables, ${records} records`);
     return { tables, records };
   }
 
   /** @throws StorageUnavailableError while loading or shutting down */
   private assertServing(): void {
-    const reason = this.storage.notReadyReason;
-    if (reason !== undefined) throw new StorageUnavailableError(reason);
+    this.core.assertServing();
   }
 
   /** Removes generation `from` and older ones, then syncs the directory. */
@@ -455,7 +545,7 @@ export class PersistenceService implements OnModuleInit, OnApplicationShutdown {
     if (this.timer) clearInterval(this.timer);
     // New writes, compactions and restores are refused from now on; a write already past that
     // check reaches the closed journal, which refuses it too: nothing applied goes unlogged.
-    this.storage.beginShutdown();
+    this.core.beginShutdown();
     // A compaction or restore under way may be switching journals: it finishes first.
     await this.maintenance.waitForUnlock();
     await this.journal?.close();

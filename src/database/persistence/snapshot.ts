@@ -4,15 +4,30 @@ import type { StoredRecord } from '../record.types';
 import type { IndexInfo } from '../table';
 import { DamagedFileError, encodeEntry, readEntriesPaced } from './log-format';
 
-/** A table as a snapshot holds it: its indexes and its records in insertion order. */
+/**
+ * A table as a snapshot holds it: its indexes and its records in insertion order; since
+ * version 2 also the sequence of the command that created it, each record's order number and
+ * the next one (what keeps cursors valid across a restart). Version 1 files have none of those.
+ */
 export interface TableData {
   readonly name: string;
   readonly indexes: readonly IndexInfo[];
   readonly records: readonly StoredRecord[];
+  readonly created?: number;
+  readonly ords?: readonly number[];
+  readonly next?: number;
+}
+
+/** A whole snapshot: its tables, and the log sequence whose state it holds (version 2). */
+export interface SnapshotData {
+  readonly tables: TableData[];
+  readonly seq?: number;
 }
 
 export const SNAPSHOT_FORMAT = 'memdb-snapshot';
-export const SNAPSHOT_VERSION = 1;
+/** Version 2 adds `seq` to the header, `created` and `next` to tables, `ords` to records. */
+export const SNAPSHOT_VERSION = 2;
+const READABLE_VERSIONS: readonly unknown[] = [1, 2];
 /** Records per line of a snapshot: large enough to keep lines few, small enough to stream. */
 const RECORDS_PER_LINE = 1000;
 
@@ -23,9 +38,20 @@ type SnapshotLine =
       readonly version: number;
       readonly tables: number;
       readonly records: number;
+      readonly seq?: number;
     }
-  | { readonly t: 'table'; readonly name: string; readonly indexes: readonly IndexInfo[] }
-  | { readonly t: 'records'; readonly records: readonly StoredRecord[] }
+  | {
+      readonly t: 'table';
+      readonly name: string;
+      readonly indexes: readonly IndexInfo[];
+      readonly created?: number;
+      readonly next?: number;
+    }
+  | {
+      readonly t: 'records';
+      readonly records: readonly StoredRecord[];
+      readonly ords?: readonly number[];
+    }
   | { readonly t: 'end'; readonly tables: number; readonly records: number };
 
 /**
@@ -33,7 +59,7 @@ type SnapshotLine =
  * followed by its records in chunks, and an end line repeating the counts, so a file cut
  * short is recognised however it was cut.
  */
-export function* snapshotLines(tables: readonly TableData[]): Generator<Buffer> {
+export function* snapshotLines(tables: readonly TableData[], seq?: number): Generator<Buffer> {
   const records = tables.reduce((sum, table) => sum + table.records.length, 0);
   yield encodeEntry({
     t: 'header',
@@ -41,17 +67,21 @@ export function* snapshotLines(tables: readonly TableData[]): Generator<Buffer> 
     version: SNAPSHOT_VERSION,
     tables: tables.length,
     records,
+    seq,
   } satisfies SnapshotLine);
   for (const table of tables) {
     yield encodeEntry({
       t: 'table',
       name: table.name,
       indexes: table.indexes,
+      created: table.created,
+      next: table.next,
     } satisfies SnapshotLine);
     for (let i = 0; i < table.records.length; i += RECORDS_PER_LINE) {
       yield encodeEntry({
         t: 'records',
         records: table.records.slice(i, i + RECORDS_PER_LINE),
+        ords: table.ords?.slice(i, i + RECORDS_PER_LINE),
       } satisfies SnapshotLine);
     }
   }
@@ -65,6 +95,7 @@ export function* snapshotLines(tables: readonly TableData[]): Generator<Buffer> 
 export async function writeSnapshotFile(
   path: string,
   tables: readonly TableData[],
+  seq?: number,
 ): Promise<number> {
   const temporary = `${path}${TEMPORARY_SUFFIX}`;
   const file = await open(temporary, 'w');
@@ -73,7 +104,7 @@ export async function writeSnapshotFile(
   try {
     let chunk: Buffer[] = [];
     let chunkBytes = 0;
-    for (const line of snapshotLines(tables)) {
+    for (const line of snapshotLines(tables, seq)) {
       chunk.push(line);
       chunkBytes += line.length;
       if (chunkBytes >= 1 << 20) {
@@ -115,6 +146,11 @@ export async function syncDirectory(dir: string): Promise<void> {
  * @throws DamagedFileError
  */
 export async function parseSnapshot(bytes: Buffer, file: string): Promise<TableData[]> {
+  return (await parseSnapshotData(bytes, file)).tables;
+}
+
+/** parseSnapshot, with the sequence the snapshot holds (version 2). @throws DamagedFileError */
+export async function parseSnapshotData(bytes: Buffer, file: string): Promise<SnapshotData> {
   const read = await readEntriesPaced(bytes);
   const damage = read.corruption ?? read.truncatedTail;
   if (damage !== undefined) throw new DamagedFileError(file, damage.offset, damage.reason);
@@ -123,9 +159,17 @@ export async function parseSnapshot(bytes: Buffer, file: string): Promise<TableD
   };
   const header = read.entries[0] as Partial<Extract<SnapshotLine, { t: 'header' }>> | undefined;
   if (header?.t !== 'header' || header.format !== SNAPSHOT_FORMAT) fail(0, 'not a memdb snapshot');
-  if (header?.version !== SNAPSHOT_VERSION)
-    fail(0, `unknown snapshot version ${String(header?.version)}`);
-  const tables: { name: string; indexes: IndexInfo[]; records: StoredRecord[] }[] = [];
+  if (!READABLE_VERSIONS.includes(header?.version))
+    fail(0, `unknown snapshot version ${String(header?.version)}: written by a newer memdb`);
+  if (header?.seq !== undefined && !isCount(header.seq)) fail(0, 'bad sequence in the header');
+  const tables: {
+    name: string;
+    indexes: IndexInfo[];
+    records: StoredRecord[];
+    created?: number;
+    next?: number;
+    ords?: number[];
+  }[] = [];
   let records = 0;
   let ended = false;
   for (let i = 1; i < read.entries.length; i++) {
@@ -135,18 +179,35 @@ export async function parseSnapshot(bytes: Buffer, file: string): Promise<TableD
       case 'table':
         if (typeof line.name !== 'string' || !Array.isArray(line.indexes))
           fail(i, 'bad table line');
+        if (!optionalCount(line.created) || !optionalCount(line.next)) fail(i, 'bad table line');
         tables.push({
           name: line.name as string,
           indexes: line.indexes as IndexInfo[],
           records: [],
+          created: line.created as number | undefined,
+          next: line.next as number | undefined,
         });
         break;
       case 'records': {
         const chunk = line.records;
         if (tables.length === 0 || !Array.isArray(chunk)) fail(i, 'records outside a table');
         // A loop, not push(...chunk): a huge line would overflow the call stack.
-        for (const record of chunk as StoredRecord[])
-          tables[tables.length - 1].records.push(record);
+        const table = tables[tables.length - 1];
+        for (const record of chunk as StoredRecord[]) table.records.push(record);
+        // Order numbers come with every chunk of a table, or with none.
+        const ords = line.ords;
+        if (ords !== undefined) {
+          const valid =
+            Array.isArray(ords) &&
+            ords.length === (chunk as unknown[]).length &&
+            ords.every(isCount) &&
+            (table.ords !== undefined || table.records.length === ords.length);
+          if (!valid) fail(i, 'bad order numbers');
+          table.ords ??= [];
+          for (const ord of ords as number[]) table.ords.push(ord);
+        } else if (table.ords !== undefined) {
+          fail(i, 'records without order numbers');
+        }
         records += (chunk as unknown[]).length;
         break;
       }
@@ -162,5 +223,22 @@ export async function parseSnapshot(bytes: Buffer, file: string): Promise<TableD
   if (!ended) fail(read.entries.length, 'no end line: the snapshot is incomplete');
   if (header?.tables !== tables.length || header.records !== records)
     fail(0, 'the counts in the header do not match the content');
-  return tables;
+  for (const table of tables) {
+    const { ords } = table;
+    if (ords === undefined) continue;
+    // Ascending, each below the next one to give out: loaded as they are, they keep the order.
+    for (let k = 1; k < ords.length; k++)
+      if (ords[k] <= ords[k - 1]) fail(0, `order numbers of ${table.name} are not ascending`);
+    if (ords.length > 0 && table.next !== undefined && table.next <= ords[ords.length - 1])
+      fail(0, `order numbers of ${table.name} reach past its next one`);
+  }
+  return { tables, seq: header?.seq };
+}
+
+function isCount(value: unknown): boolean {
+  return Number.isSafeInteger(value) && (value as number) >= 0;
+}
+
+function optionalCount(value: unknown): boolean {
+  return value === undefined || isCount(value);
 }

@@ -1,0 +1,152 @@
+import type { Command, LogEntry, Outcome } from './commands';
+import type { Journal } from './persistence/change';
+import type { StateMachine } from './state-machine';
+
+/** A command's place in the log and what applying it gave. */
+export interface Applied {
+  readonly seq: number;
+  readonly outcome: Outcome;
+}
+
+interface Ticket {
+  readonly seq: number;
+  readonly command: Command;
+  /** Undefined while its journal write runs; then whether it was written. */
+  written?: boolean;
+  error?: unknown;
+  resolve(applied: Applied): void;
+  reject(error: unknown): void;
+}
+
+interface Waiter {
+  readonly seq: number;
+  readonly resolve: () => void;
+}
+
+/**
+ * The embedded log: gives each command the next sequence number, writes it to the journal
+ * (when DATA_DIR is set) and applies it, strictly in sequence order whatever order the writes
+ * complete in. A command that could not be logged is not applied; its number is skipped
+ * (numbers increase but need not be contiguous). Without a journal a command is applied at once.
+ */
+export class CommandLog {
+  private journal: Journal | undefined;
+  /** The last sequence number given out. */
+  private last: number;
+  private readonly pending: Ticket[] = [];
+  private waiters: Waiter[] = [];
+  /** Set when an entry could not be applied: nothing more is applied or served. */
+  stopped: Error | undefined;
+
+  constructor(private readonly machine: StateMachine) {
+    this.last = machine.appliedSeq;
+  }
+
+  /** From now on every command is written to `journal` before it is applied. */
+  attach(journal: Journal | undefined): void {
+    this.journal = journal;
+    this.last = Math.max(this.last, this.machine.appliedSeq);
+  }
+
+  /** Continues numbering after `seq` (a loaded log). */
+  continueAfter(seq: number): void {
+    this.last = Math.max(this.last, seq);
+  }
+
+  get appliedSeq(): number {
+    return this.machine.appliedSeq;
+  }
+
+  /** Gives out a sequence number that applies no command (a restore's place in the log). */
+  reserve(): number {
+    return ++this.last;
+  }
+
+  /**
+   * Logs and applies a command. Synchronous without a journal.
+   * @throws the journal's DatabaseError when it cannot be written (nothing is applied)
+   */
+  submit(command: Command): Applied | Promise<Applied> {
+    if (this.stopped !== undefined) throw this.stopped;
+    const seq = ++this.last;
+    if (this.journal === undefined) return this.applyNow(seq, command);
+    return new Promise<Applied>((resolve, reject) => {
+      const ticket: Ticket = { seq, command, resolve, reject };
+      this.pending.push(ticket);
+      this.journal!.append({ seq, command } satisfies LogEntry).then(
+        () => this.settle(ticket, true),
+        (error: unknown) => {
+          ticket.error = error;
+          this.settle(ticket, false);
+        },
+      );
+    });
+  }
+
+  /** Applies an entry read back from the log (recovery). */
+  replay(seq: number, command: Command): Outcome {
+    this.last = Math.max(this.last, seq);
+    const outcome = this.machine.apply(seq, command);
+    return outcome;
+  }
+
+  /**
+   * Resolves once entry `seq` is applied, or with false after `timeoutMs`.
+   */
+  waitFor(seq: number, timeoutMs: number): Promise<boolean> {
+    if (this.machine.appliedSeq >= seq) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const waiter: Waiter = {
+        seq,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve(true);
+        },
+      };
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((other) => other !== waiter);
+        resolve(false);
+      }, timeoutMs);
+      this.waiters.push(waiter);
+    });
+  }
+
+  private settle(ticket: Ticket, written: boolean): void {
+    ticket.written = written;
+    // Writes complete in order, but apply strictly in sequence order all the same.
+    while (this.pending.length > 0 && this.pending[0].written !== undefined) {
+      const next = this.pending.shift()!;
+      if (next.written === true) {
+        try {
+          next.resolve(this.applyNow(next.seq, next.command));
+        } catch (error) {
+          next.reject(error);
+        }
+      } else {
+        this.machine.skip(next.seq);
+        this.notify();
+        next.reject(next.error);
+      }
+    }
+  }
+
+  private applyNow(seq: number, command: Command): Applied {
+    let outcome: Outcome;
+    try {
+      outcome = this.machine.apply(seq, command);
+    } catch (error) {
+      this.stopped ??= error as Error;
+      throw error;
+    }
+    if (this.waiters.length > 0) this.notify();
+    return { seq, outcome };
+  }
+
+  private notify(): void {
+    const applied = this.machine.appliedSeq;
+    const due = this.waiters.filter((waiter) => waiter.seq <= applied);
+    if (due.length === 0) return;
+    this.waiters = this.waiters.filter((waiter) => waiter.seq > applied);
+    for (const waiter of due) waiter.resolve();
+  }
+}
