@@ -4,7 +4,6 @@ import { ConfigService } from '@nestjs/config';
 import { NestFactory } from '@nestjs/core';
 import { AppModule } from './app.module';
 import { PersistenceService } from './database/persistence/persistence.service';
-import { StorageService } from './database/storage.service';
 import { APP_OPTIONS, configureApp } from './app.setup';
 import { createAppLogger } from './common/logging/app-logger';
 import { API_KEY_RECOMMENDED_LENGTH } from './config/api-keys';

@@ -1,4 +1,5 @@
 import type { INestApplication } from '@nestjs/common';
+import { StorageService } from '../src/database/storage.service';
 import request from 'supertest';
 import { createTestApp, TEST_HTTP_ADAPTER } from './helpers/test-app';
 
@@ -56,6 +57,8 @@ async function answers(adapter: string): Promise<string[]> {
   });
   try {
     const lines: string[] = [];
+    // Sequence numbers start from the clock: shown relative to where this app's log began.
+    const start = app.get(StorageService).appliedSeq;
     for (const [method, url, headers = {}, body] of PROBES) {
       let call = request(app.getHttpServer())[method](url).set(headers);
       if (body !== undefined) call = call.send(body);
@@ -66,7 +69,11 @@ async function answers(adapter: string): Promise<string[]> {
       });
       const shown = Object.entries(res.headers)
         .filter(([name]) => !VARYING.has(name))
-        .map(([name, value]) => `${name}: ${String(value)}`)
+        .map(([name, value]) =>
+          name === 'x-memdb-seq'
+            ? `${name}: start + ${Number(value) - start}`
+            : `${name}: ${String(value)}`,
+        )
         .sort();
       const text = (res.body as Buffer)
         .toString()

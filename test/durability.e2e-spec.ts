@@ -38,6 +38,12 @@ const ROOT = join(__dirname, '..');
 const JOURNAL_1 = 'journal-00000001.log';
 type Json = Record<string, unknown>;
 
+/** The records a journal line inserts: a command's (`{seq, command}`), or a memdb 0.1 change's. */
+function recordsOf(line: Json): Json[] | undefined {
+  const command = (line.command ?? line) as Json;
+  return command.records as Json[] | undefined;
+}
+
 const freshDir = tempDirs('memdb-');
 
 /** A small seeded PRNG, so that a failing crash loop can be replayed (DURABILITY_SEED). */
@@ -751,15 +757,13 @@ describe('Durability (DATA_DIR)', () => {
         lines.push({ start, json: JSON.parse(bytes.toString('utf8', start + 9, end)) as Json });
         start = end + 1;
       }
-      const damaged = lines.findIndex(
-        (line) => (line.json.records as Json[] | undefined)?.[0]?.id === 't3',
-      );
+      const damaged = lines.findIndex((line) => recordsOf(line.json)?.[0]?.id === 't3');
       expect(damaged).toBeGreaterThan(0);
       expect(damaged).toBeLessThan(lines.length - 1);
       offset = lines[damaged].start;
       idsBefore = lines
         .slice(0, damaged)
-        .flatMap((line) => ((line.json.records as Json[] | undefined) ?? []).map((r) => r.id))
+        .flatMap((line) => (recordsOf(line.json) ?? []).map((r) => r.id))
         .map(String);
       expect(idsBefore).toEqual(['t0', 't1', 't2']);
       // Inside the JSON ({"op":…): a letter becomes another letter, so only the checksum tells.

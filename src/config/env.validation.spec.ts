@@ -13,6 +13,7 @@ describe('validateEnv', () => {
       BULK_MAX: 1000,
       MAX_DEPTH: 32,
       MAX_RESULT_ROWS: 100_000,
+      MIN_SEQ_WAIT_MS: 2000,
       DOCS_ENABLED: true,
       THROTTLE_MAX_CLIENTS: 100_000,
       HTTP_ADAPTER: 'express',

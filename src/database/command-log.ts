@@ -57,6 +57,11 @@ export class CommandLog {
     return this.machine.appliedSeq;
   }
 
+  /** The last sequence number given out (applied, skipped or reserved). */
+  get lastGiven(): number {
+    return this.last;
+  }
+
   /** Gives out a sequence number that applies no command (a restore's place in the log). */
   reserve(): number {
     return ++this.last;

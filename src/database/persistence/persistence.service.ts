@@ -389,14 +389,15 @@ export class PersistenceService implements OnModuleInit, OnApplicationShutdown {
   ): Promise<{ value: T; retired: Promise<void> }> {
     let retired: Promise<void> | undefined;
     try {
-      const value = await this.core.exclusive(() => {
+      const value = await this.core.exclusive(async () => {
         const journal = this.journal!;
         retired = journal.switchTo(segment);
         this.generation = next;
         const value = during();
-        // The new journal says where numbering stands, even if no entry follows before a restart.
-        void journal
-          .append({ t: 'journal', after: this.core.machine.appliedSeq })
+        // The new journal says where numbering stands, even if no entry follows before a
+        // restart (a write of a few bytes to the kernel's cache, done before writes resume).
+        await journal
+          .append({ t: 'journal', after: this.core.log.lastGiven })
           .catch(() => undefined);
         return value;
       });
