@@ -1,8 +1,10 @@
 import type { INestApplication } from '@nestjs/common';
-import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
+import { encodeEntry } from '../src/database/persistence/log-format';
+import { UnappliableEntryError } from '../src/database/state-machine';
 import { createTestApp } from './helpers/test-app';
 
 /**
@@ -76,4 +78,58 @@ describe('DATA_DIR written by memdb 0.1.0', () => {
       .expect(409);
     await request(http).post('/api/v1/data/notes').send({ id: 'n3', title: 'third' }).expect(201);
   });
+
+  it('numbers the old entries in order and goes on from there; old and new entries load together', async () => {
+    const write = await request(http)
+      .post('/api/v1/data/notes')
+      .send({ id: 'n4', title: 'fourth' });
+    expect(write.status).toBe(201);
+    // The v1 snapshot stands at 0 and its journal holds a few changes: numbered 1, 2, ...
+    const seq = Number(write.headers['x-memdb-seq']);
+    expect(seq).toBeGreaterThan(2);
+    expect(seq).toBeLessThan(100);
+    await app.close();
+
+    app = await createTestApp({ env: { DATA_DIR: dir } });
+    http = app.getHttpServer();
+    const again = await request(http).get('/api/v1/data/notes/n4').expect(200);
+    expect(Number(again.headers['x-memdb-seq'])).toBe(seq);
+    await request(http).get('/api/v1/data/notes/n3').expect(200);
+    await request(http).get('/api/v1/data/notes/n2').expect(404);
+  });
+});
+
+describe('A log entry this server cannot apply', () => {
+  jest.setTimeout(60_000);
+
+  it.each([
+    [
+      'a newer command version',
+      { v: 2, op: 'insert', table: 't', records: [], bulk: false },
+      /version 2/,
+    ],
+    ['an unknown command', { v: 1, op: 'explode', table: 't' }, /not a valid 'explode' command/],
+  ])(
+    'stops the start on %s, naming the file, the offset and the entry',
+    async (_, command, why) => {
+      const dir = mkdtempSync(join(tmpdir(), 'memdb-future-'));
+      try {
+        const good = encodeEntry({ seq: 1, command: { v: 1, op: 'createTable', table: 't' } });
+        writeFileSync(
+          join(dir, 'journal-00000001.log'),
+          Buffer.concat([good, encodeEntry({ seq: 2, command })]),
+        );
+
+        const started = createTestApp({ env: { DATA_DIR: dir } });
+
+        await expect(started).rejects.toThrow(UnappliableEntryError);
+        await expect(started).rejects.toThrow(
+          new RegExp(`log entry 2 cannot be applied: journal-00000001.log at byte ${good.length}`),
+        );
+        await expect(started).rejects.toThrow(why);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
 });

@@ -1,3 +1,4 @@
+import { Logger } from '@nestjs/common';
 import type { Command, LogEntry, Outcome } from './commands';
 import type { Journal } from './persistence/change';
 import type { StateMachine } from './state-machine';
@@ -140,7 +141,13 @@ export class CommandLog {
     try {
       outcome = this.machine.apply(seq, command);
     } catch (error) {
-      this.stopped ??= error as Error;
+      // Logged but not applicable (a bug): never skipped, so nothing more is applied or served.
+      if (this.stopped === undefined) {
+        this.stopped = error as Error;
+        new Logger('CommandLog').error(
+          `Stopped applying the log: ${this.stopped.message}. Every request now gets 503 and readiness fails; a restart replays the log and stops at the same entry until a fixed memdb applies it.`,
+        );
+      }
       throw error;
     }
     if (this.waiters.length > 0) this.notify();
