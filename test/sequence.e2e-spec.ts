@@ -224,6 +224,8 @@ describe('Positions across restarts (DATA_DIR)', () => {
       .send(backup.body as Buffer)
       .expect(200);
     expect(seqOf(restored)).toBeGreaterThan(third);
+    const page = await request(http).get('/api/v1/data/r?limit=1').expect(200);
+    const cursor = nextCursor(page)!;
     await app.close();
 
     // The restore's journal starts where numbering stood, though no write followed it.
@@ -231,6 +233,9 @@ describe('Positions across restarts (DATA_DIR)', () => {
     http = app.getHttpServer();
     try {
       await request(http).get('/api/v1/data/r/c').expect(404);
+      // The restored table is the same table after the restart: its cursors hold.
+      const rest = await request(http).get(`/api/v1/data/r?limit=1&cursor=${cursor}`).expect(200);
+      expect((rest.body as { id: string }[]).map((r) => r.id)).toEqual(['b']);
       const after = await request(http).post('/api/v1/data/r').send({ id: 'd' }).expect(201);
       expect(seqOf(after)).toBeGreaterThan(seqOf(restored));
     } finally {

@@ -472,13 +472,13 @@ export class PersistenceService implements OnModuleInit, OnApplicationShutdown {
       const snapshot = generationName('snapshot', next);
       let bytes: number;
       try {
-        // From the tables as built (what is served), not from the upload.
-        // Numbered before the swap; the journal that follows it says where numbering went on.
-        bytes = await writeSnapshotFile(
-          join(dir, snapshot),
-          [...built.values()].map(dataOf),
-          log.reserve(),
-        );
+        // From the tables as built (what is served), not from the upload. The restore takes
+        // its number now: its tables are created at it, in the snapshot and once swapped in
+        // (their cursors hold across a restart), and the journal that follows it says where
+        // numbering went on meanwhile.
+        const seq = log.reserve();
+        for (const table of built.values()) table.materialise(seq);
+        bytes = await writeSnapshotFile(join(dir, snapshot), [...built.values()].map(dataOf), seq);
       } catch (error) {
         await segment.file.close().catch(() => undefined);
         const code = (error as NodeJS.ErrnoException).code;
