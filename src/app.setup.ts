@@ -38,6 +38,7 @@ const EXPOSED_HEADERS = [
   'X-Request-Id',
   'X-Query-Plan',
   'Retry-After',
+  'Idempotency-Replayed',
 ];
 
 /** Nest's own body parsers are off: memdb parses JSON only, after routing and the other guards (JsonBodyGuard). */
