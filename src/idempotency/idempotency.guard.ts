@@ -1,11 +1,17 @@
-import { type CanActivate, type ExecutionContext, HttpStatus, Injectable } from '@nestjs/common';
+import {
+  type CanActivate,
+  type ExecutionContext,
+  HttpStatus,
+  Injectable,
+  Logger,
+} from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Env } from '../config/env.validation';
 import { presentedKey } from '../common/guards/api-key.guard';
 import { ApiProblemException } from '../common/problems/api-problem.exception';
 import { captureAnswer } from './answer-capture';
-import { IdempotencyStore } from './idempotency.store';
+import { type Attempt, type FinalAnswer, IdempotencyStore } from './idempotency.store';
 import { ReplayedAnswer } from './replayed-answer';
 import { isValidIdempotencyKey, requestDigest, sha256 } from './request-digest';
 
@@ -31,6 +37,7 @@ interface AdapterRequest {
  */
 @Injectable()
 export class IdempotencyGuard implements CanActivate {
+  private readonly logger = new Logger(IdempotencyGuard.name);
   private readonly keysOn: boolean;
 
   constructor(
@@ -63,13 +70,8 @@ export class IdempotencyGuard implements CanActivate {
       case 'run': {
         const response = http.getResponse<{ raw?: ServerResponse }>();
         const { attempt } = decision;
-        captureAnswer(
-          response.raw ?? (response as ServerResponse),
-          this.store.maxBytes,
-          (answer) =>
-            answer === undefined
-              ? this.store.release(attempt)
-              : this.store.complete(attempt, answer),
+        captureAnswer(response.raw ?? (response as ServerResponse), this.store.maxBytes, (answer) =>
+          this.settle(attempt, answer),
         );
         return true;
       }
@@ -89,6 +91,20 @@ export class IdempotencyGuard implements CanActivate {
           'IDEMPOTENCY_KEY_REUSED',
           'This Idempotency-Key was used for a different request (method, path or body); use a new key',
         );
+    }
+  }
+
+  /** Keeps the answer sent (or releases the key); runs inside `end()`, so it never throws. */
+  private settle(attempt: Attempt, answer: FinalAnswer | undefined): void {
+    try {
+      if (answer === undefined) this.store.release(attempt);
+      else this.store.complete(attempt, answer);
+    } catch (error) {
+      this.store.release(attempt);
+      this.logger.error(
+        `The answer to a request with an Idempotency-Key was not kept: ${String(error)}`,
+        error instanceof Error ? error.stack : undefined,
+      );
     }
   }
 

@@ -1,7 +1,6 @@
 import { Global, Module } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import type { Env } from '../config/env.validation';
-import { IdempotencyGuard } from './idempotency.guard';
 import { IdempotencyStore } from './idempotency.store';
 
 /**
@@ -20,8 +19,7 @@ import { IdempotencyStore } from './idempotency.store';
           maxBytes: config.get('IDEMPOTENCY_MAX_MB', { infer: true }) * 1024 * 1024,
         }),
     },
-    IdempotencyGuard,
   ],
-  exports: [IdempotencyStore, IdempotencyGuard],
+  exports: [IdempotencyStore],
 })
 export class IdempotencyModule {}
