@@ -17,6 +17,7 @@ import { heapBudgetBytes } from './config/heap-budget';
 import { DatabaseModule } from './database/database.module';
 import { DocsModule } from './docs/docs.module';
 import { HealthModule } from './health/health.module';
+import { IdempotencyModule } from './idempotency/idempotency.module';
 import { JoinModule } from './join/join.module';
 import { RecordsModule } from './records/records.module';
 import { TYPED_TABLE_SCHEMAS } from './records/typed-tables';
@@ -73,6 +74,7 @@ export function databaseOptions(config: ConfigService<Env, true>): DatabaseModul
       },
     }),
     DatabaseModule.forRootAsync({ inject: [ConfigService], useFactory: databaseOptions }),
+    IdempotencyModule,
     RecordsModule,
     TablesModule,
     JoinModule,

@@ -41,6 +41,7 @@ const EXPOSED_HEADERS = [
   'X-Query-Plan',
   'Retry-After',
   'X-Memdb-Seq',
+  'Idempotency-Replayed',
 ];
 
 /** Nest's own body parsers are off: memdb parses JSON only, after routing and the other guards (JsonBodyGuard). */

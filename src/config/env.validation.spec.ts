@@ -24,6 +24,8 @@ describe('validateEnv', () => {
       SHUTDOWN_TIMEOUT_MS: 10_000,
       RESTORE_MAX_BYTES: 1024 * 1024 * 1024,
       SNAPSHOT_MAX_MB: 256,
+      IDEMPOTENCY_TTL_MS: 600_000,
+      IDEMPOTENCY_MAX_MB: 64,
     });
   });
 
@@ -58,6 +60,20 @@ describe('validateEnv', () => {
     expect(validateEnv({ SNAPSHOT_MAX_MB: '1048576' }).SNAPSHOT_MAX_MB).toBe(1_048_576);
     expect(() => validateEnv({ SNAPSHOT_MAX_MB: '0' })).toThrow(/SNAPSHOT_MAX_MB=0/);
     expect(() => validateEnv({ SNAPSHOT_MAX_MB: '1048577' })).toThrow(/SNAPSHOT_MAX_MB=1048577/);
+  });
+
+  it.each([
+    ['IDEMPOTENCY_TTL_MS', 1000, 86_400_000],
+    ['IDEMPOTENCY_MAX_MB', 1, 4096],
+  ] as const)('bounds %s to %i..%i', (name, min, max) => {
+    expect(validateEnv({ [name]: String(min) })[name]).toBe(min);
+    expect(validateEnv({ [name]: String(max) })[name]).toBe(max);
+    expect(() => validateEnv({ [name]: String(min - 1) })).toThrow(
+      new RegExp(`${name}=${min - 1}`),
+    );
+    expect(() => validateEnv({ [name]: String(max + 1) })).toThrow(
+      new RegExp(`${name}=${max + 1}`),
+    );
   });
 
   it('reads the persistence settings', () => {

@@ -246,6 +246,24 @@ export class Env {
   @Min(0)
   @Max(60_000)
   MIN_SEQ_WAIT_MS = 2000;
+
+  /**
+   * How long, in milliseconds, the answer to a write sent with an Idempotency-Key is replayed to
+   * a repeat of it. @default 600000 (10 minutes)
+   */
+  @IsIntegerSetting()
+  @Min(1000)
+  @Max(86_400_000)
+  IDEMPOTENCY_TTL_MS = 600_000;
+
+  /**
+   * Most memory, in MiB, that answers kept for Idempotency-Key replays may take; past it the
+   * oldest (by X-Memdb-Seq) are forgotten early. @default 64
+   */
+  @IsIntegerSetting()
+  @Min(1)
+  @Max(4096)
+  IDEMPOTENCY_MAX_MB = 64;
 }
 
 /** Never echoed in error messages. */

@@ -40,6 +40,7 @@ import type { ListQuery, PagingParams, RawQuery } from '../database/query/query-
 import type { JsonObject, StoredRecord } from '../database/record.types';
 import { versionOf } from '../database/record-version';
 import { StorageService } from '../database/storage.service';
+import { Idempotent } from '../idempotency/idempotent.decorator';
 import { LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX } from './dto/list-records-query.dto';
 import { OrderDto } from './dto/order.dto';
 import { RecordDto } from './dto/record.dto';
@@ -134,6 +135,7 @@ export class RecordsController {
   constructor(private readonly storage: StorageService) {}
 
   @Post()
+  @Idempotent()
   @ApiPathParams(['table', 'table'])
   @ApiOperation({
     summary:
@@ -214,6 +216,7 @@ export class RecordsController {
   }
 
   @Put(':id')
+  @Idempotent()
   @ApiPathParams(['table', 'table'], ['id', 'id'])
   @ApiOperation({ summary: "Replace a record's fields (id and created_at are kept)" })
   @ApiHeader(IF_MATCH)
@@ -239,6 +242,7 @@ export class RecordsController {
   }
 
   @Patch(':id')
+  @Idempotent()
   @ApiPathParams(['table', 'table'], ['id', 'id'])
   @ApiOperation({ summary: 'Apply an RFC 7396 JSON merge patch (null removes a field)' })
   @ApiHeader(IF_MATCH)
@@ -268,6 +272,7 @@ export class RecordsController {
   }
 
   @Delete(':id')
+  @Idempotent()
   @ApiPathParams(['table', 'table'], ['id', 'id'])
   @HttpCode(HttpStatus.NO_CONTENT)
   @ApiOperation({ summary: 'Delete a record' })

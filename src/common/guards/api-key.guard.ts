@@ -77,7 +77,8 @@ export class ApiKeyGuard implements CanActivate {
   }
 }
 
-function presentedKey(headers: Record<string, unknown>): string | undefined {
+/** The API key a request presents (Authorization: Bearer, else X-API-Key), if any. */
+export function presentedKey(headers: Record<string, unknown>): string | undefined {
   const authorization = headers.authorization;
   if (typeof authorization === 'string') return BEARER.exec(authorization)?.[1];
   const apiKey = headers['x-api-key'];
