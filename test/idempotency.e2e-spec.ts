@@ -1,8 +1,10 @@
 import type { INestApplication } from '@nestjs/common';
 import { STATUS_CODES } from 'node:http';
 import request from 'supertest';
-import { StorageService } from '../src/database/storage.service';
+import { DatabaseCore } from '../src/database/database-core';
+import { PersistenceService } from '../src/database/persistence/persistence.service';
 import { IdempotencyStore } from '../src/idempotency/idempotency.store';
+import { tempDirs } from './helpers/temp-dirs';
 import { createTestApp, PROBLEM_JSON } from './helpers/test-app';
 
 type Http = ReturnType<INestApplication['getHttpServer']>;
@@ -44,7 +46,7 @@ function expectProblem(
 function holdWrites(app: INestApplication): { release: () => Promise<void> } {
   let open!: () => void;
   const holding = app
-    .get(StorageService)
+    .get(DatabaseCore)
     .exclusive(() => new Promise<void>((resolve) => (open = resolve)));
   return {
     release: () => {
@@ -468,5 +470,59 @@ describe('Idempotency-Key and CORS', () => {
       expect(replayed.headers['access-control-allow-origin']).toBe(origin);
       expect(replayed.headers['access-control-expose-headers']).toContain('Idempotency-Replayed');
     });
+  });
+});
+
+describe('Idempotency-Key across a restart (DATA_DIR)', () => {
+  const dirs = tempDirs('memdb-idem-');
+
+  it.each([
+    ['the journal', false],
+    ['a snapshot', true],
+  ])('replays an answer kept in %s after a restart', async (_, compact) => {
+    const dir = dirs();
+    let app = await createTestApp({ env: { DATA_DIR: dir } });
+    let http: Http = app.getHttpServer();
+    const first = await request(http)
+      .post('/api/v1/data/kept')
+      .set('Idempotency-Key', 'restart-1')
+      .send({ title: 'once' })
+      .expect(201);
+    const failed = await request(http)
+      .delete('/api/v1/data/kept/none')
+      .set('Idempotency-Key', 'restart-2')
+      .expect(404);
+    // The answer is stored once it is sent: wait for the store to hold both.
+    const store = app.get(IdempotencyStore);
+    while (store.stats.answers < 2) await new Promise((resolve) => setImmediate(resolve));
+    if (compact) await app.get(PersistenceService).compact();
+    await app.close();
+
+    app = await createTestApp({ env: { DATA_DIR: dir } });
+    http = app.getHttpServer();
+    try {
+      const again = await request(http)
+        .post('/api/v1/data/kept')
+        .set('Idempotency-Key', 'restart-1')
+        .send({ title: 'once' })
+        .expect(201);
+      expect(again.headers['idempotency-replayed']).toBe('true');
+      expect(again.body).toEqual(first.body);
+      expect(answerHeaders(again)).toEqual(answerHeaders(first));
+      expect(await countOf(http, 'kept')).toBe(1);
+      const missing = await request(http)
+        .delete('/api/v1/data/kept/none')
+        .set('Idempotency-Key', 'restart-2')
+        .expect(404);
+      expect(missing.headers['idempotency-replayed']).toBe('true');
+      expect(missing.headers['x-memdb-seq']).toBe(failed.headers['x-memdb-seq']);
+      await request(http)
+        .post('/api/v1/data/kept')
+        .set('Idempotency-Key', 'restart-1')
+        .send({ title: 'other' })
+        .expect(422);
+    } finally {
+      await app.close();
+    }
   });
 });

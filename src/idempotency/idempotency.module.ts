@@ -1,6 +1,7 @@
 import { Global, Module } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import type { Env } from '../config/env.validation';
+import { KEPT_ANSWERS } from '../database/persistence/kept-answers';
 import { IdempotencyStore } from './idempotency.store';
 
 /**
@@ -19,7 +20,9 @@ import { IdempotencyStore } from './idempotency.store';
           maxBytes: config.get('IDEMPOTENCY_MAX_MB', { infer: true }) * 1024 * 1024,
         }),
     },
+    // How persistence (DatabaseModule) saves and loads the answers without knowing this module.
+    { provide: KEPT_ANSWERS, useExisting: IdempotencyStore },
   ],
-  exports: [IdempotencyStore],
+  exports: [IdempotencyStore, KEPT_ANSWERS],
 })
 export class IdempotencyModule {}

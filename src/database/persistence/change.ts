@@ -1,4 +1,5 @@
 import type { LogEntry } from '../commands';
+import type { KeptAnswerEntry } from './kept-answers';
 import type { StoredRecord } from '../record.types';
 
 /**
@@ -33,7 +34,7 @@ export interface Journal {
    * Writes `entry` to the log, after every entry appended before it. Resolves once written;
    * rejects (a DatabaseError) when it cannot be, and the caller then does not apply it.
    */
-  append(entry: LogEntry | JournalHeader): Promise<void>;
+  append(entry: LogEntry | JournalHeader | KeptAnswerEntry): Promise<void>;
   /** Resolves once everything appended so far is as durable as the fsync mode promises. */
   durable(): Promise<void>;
 }

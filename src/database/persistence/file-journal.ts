@@ -4,6 +4,7 @@ import { basename } from 'node:path';
 import { DiskFullError, StorageUnavailableError, type DatabaseError } from '../database.errors';
 import type { LogEntry } from '../commands';
 import type { Journal, JournalHeader } from './change';
+import type { KeptAnswerEntry } from './kept-answers';
 import { encodeEntry } from './log-format';
 
 /** When appended entries reach the disk itself (FSYNC). */
@@ -178,7 +179,7 @@ export class FileJournal implements Journal {
     return this.current.size;
   }
 
-  append(entry: LogEntry | JournalHeader): Promise<void> {
+  append(entry: LogEntry | JournalHeader | KeptAnswerEntry): Promise<void> {
     if (this.closed) {
       return Promise.reject(new StorageUnavailableError('the journal is closed (shutting down)'));
     }

@@ -2,6 +2,7 @@ import {
   Inject,
   Injectable,
   Logger,
+  Optional,
   type OnApplicationShutdown,
   type OnModuleInit,
 } from '@nestjs/common';
@@ -14,6 +15,7 @@ import { DatabaseCore } from '../database-core';
 import { dataOf, UnappliableEntryError } from '../state-machine';
 import type { Receipt } from '../storage.service';
 import type { Change, JournalHeader } from './change';
+import { isKeptAnswerEntry, KEPT_ANSWERS, type KeptAnswers } from './kept-answers';
 import type { PersistenceOptions } from './persistence-options';
 import { FileJournal, type JournalSegment, openAppendFile } from './file-journal';
 import { DamagedFileError, readEntries, readEntriesPaced } from './log-format';
@@ -140,6 +142,7 @@ export class PersistenceService implements OnModuleInit, OnApplicationShutdown {
   constructor(
     @Inject(DatabaseCore) private readonly core: DatabaseCore,
     @Inject(DATABASE_OPTIONS) options: DatabaseModuleOptions,
+    @Optional() @Inject(KEPT_ANSWERS) private readonly answers?: KeptAnswers,
   ) {
     this.options = options.persistence;
   }
@@ -185,9 +188,10 @@ export class PersistenceService implements OnModuleInit, OnApplicationShutdown {
     if (base > 0) {
       const file = generationName('snapshot', base);
       const bytes = await readFile(join(dir, file));
-      const { tables, seq } = await parseSnapshotData(bytes, file);
+      const { tables, seq, answers } = await parseSnapshotData(bytes, file);
       this.core.machine.load(tables, seq ?? 0);
       this.core.log.continueAfter(seq ?? 0);
+      if (answers !== undefined) this.answers?.import(answers);
       this.snapshotBytes = bytes.length;
     }
     const journals = generations(JOURNAL).filter((generation) => generation >= base);
@@ -235,6 +239,13 @@ export class PersistenceService implements OnModuleInit, OnApplicationShutdown {
     // A journal just created must survive a power loss as a name in the directory, too.
     await syncDirectory(dir);
     this.core.finishLoading(this.journal);
+    // Answers kept for Idempotency-Key go to the journal as they are stored (they change no
+    // data, and a failed write of one only means a repeat runs again after a restart).
+    if (this.answers !== undefined) {
+      const journal = this.journal;
+      this.answers.onStored = (answer: unknown) =>
+        void journal.append({ t: 'answer', answer }).catch(() => undefined);
+    }
     // Shut down while loading: stop() found no journal to close.
     if (this.stopping !== undefined) {
       await this.journal.close();
@@ -264,6 +275,10 @@ export class PersistenceService implements OnModuleInit, OnApplicationShutdown {
     let damage = read.corruption;
     const log = this.core.log;
     for (const [index, entry] of read.entries.entries()) {
+      if (isKeptAnswerEntry(entry)) {
+        this.answers?.import([entry.answer]);
+        continue;
+      }
       if (isJournalHeader(entry)) {
         // Numbers given out before this journal began, whether or not an entry used them.
         this.core.machine.skip(entry.after);
@@ -416,6 +431,7 @@ export class PersistenceService implements OnModuleInit, OnApplicationShutdown {
     const { value: copy, retired } = await this.switchJournal(next, segment, () => ({
       tables: this.core.machine.copyTables(),
       seq: this.core.machine.appliedSeq,
+      answers: this.answers?.export(),
     }));
     const { tables } = copy;
     // The snapshot holds everything logged before the switch, so it stands in for the old
@@ -425,6 +441,7 @@ export class PersistenceService implements OnModuleInit, OnApplicationShutdown {
       join(this.options.dataDir, generationName('snapshot', next)),
       tables,
       copy.seq,
+      copy.answers,
     );
     await this.journal?.coveredBySnapshot();
     await this.removeGenerationsFrom(next - 1);
@@ -478,7 +495,13 @@ export class PersistenceService implements OnModuleInit, OnApplicationShutdown {
         // numbering went on meanwhile.
         const seq = log.reserve();
         for (const table of built.values()) table.materialise(seq);
-        bytes = await writeSnapshotFile(join(dir, snapshot), [...built.values()].map(dataOf), seq);
+        // Answers kept for Idempotency-Key are about requests, not data: they stay.
+        bytes = await writeSnapshotFile(
+          join(dir, snapshot),
+          [...built.values()].map(dataOf),
+          seq,
+          this.answers?.export(),
+        );
       } catch (error) {
         await segment.file.close().catch(() => undefined);
         const code = (error as NodeJS.ErrnoException).code;

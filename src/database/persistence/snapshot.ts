@@ -18,10 +18,14 @@ export interface TableData {
   readonly next?: number;
 }
 
-/** A whole snapshot: its tables, and the log sequence whose state it holds (version 2). */
+/**
+ * A whole snapshot: its tables, the log sequence whose state it holds, and the answers kept for
+ * Idempotency-Key replays (version 2; a backup has none).
+ */
 export interface SnapshotData {
   readonly tables: TableData[];
   readonly seq?: number;
+  readonly answers?: unknown[];
 }
 
 export const SNAPSHOT_FORMAT = 'memdb-snapshot';
@@ -52,6 +56,7 @@ type SnapshotLine =
       readonly records: readonly StoredRecord[];
       readonly ords?: readonly number[];
     }
+  | { readonly t: 'answers'; readonly answers: readonly unknown[] }
   | { readonly t: 'end'; readonly tables: number; readonly records: number };
 
 /**
@@ -59,7 +64,11 @@ type SnapshotLine =
  * followed by its records in chunks, and an end line repeating the counts, so a file cut
  * short is recognised however it was cut.
  */
-export function* snapshotLines(tables: readonly TableData[], seq?: number): Generator<Buffer> {
+export function* snapshotLines(
+  tables: readonly TableData[],
+  seq?: number,
+  answers: readonly unknown[] = [],
+): Generator<Buffer> {
   const records = tables.reduce((sum, table) => sum + table.records.length, 0);
   yield encodeEntry({
     t: 'header',
@@ -85,6 +94,12 @@ export function* snapshotLines(tables: readonly TableData[], seq?: number): Gene
       } satisfies SnapshotLine);
     }
   }
+  for (let i = 0; i < answers.length; i += RECORDS_PER_LINE) {
+    yield encodeEntry({
+      t: 'answers',
+      answers: answers.slice(i, i + RECORDS_PER_LINE),
+    } satisfies SnapshotLine);
+  }
   yield encodeEntry({ t: 'end', tables: tables.length, records } satisfies SnapshotLine);
 }
 
@@ -96,6 +111,7 @@ export async function writeSnapshotFile(
   path: string,
   tables: readonly TableData[],
   seq?: number,
+  answers?: readonly unknown[],
 ): Promise<number> {
   const temporary = `${path}${TEMPORARY_SUFFIX}`;
   const file = await open(temporary, 'w');
@@ -104,7 +120,7 @@ export async function writeSnapshotFile(
   try {
     let chunk: Buffer[] = [];
     let chunkBytes = 0;
-    for (const line of snapshotLines(tables, seq)) {
+    for (const line of snapshotLines(tables, seq, answers)) {
       chunk.push(line);
       chunkBytes += line.length;
       if (chunkBytes >= 1 << 20) {
@@ -170,6 +186,7 @@ export async function parseSnapshotData(bytes: Buffer, file: string): Promise<Sn
     next?: number;
     ords?: number[];
   }[] = [];
+  const answers: unknown[] = [];
   let records = 0;
   let ended = false;
   for (let i = 1; i < read.entries.length; i++) {
@@ -211,6 +228,10 @@ export async function parseSnapshotData(bytes: Buffer, file: string): Promise<Sn
         records += (chunk as unknown[]).length;
         break;
       }
+      case 'answers':
+        if (!Array.isArray(line.answers)) fail(i, 'bad answers line');
+        for (const answer of line.answers as unknown[]) answers.push(answer);
+        break;
       case 'end':
         if (line.tables !== tables.length || line.records !== records)
           fail(i, 'the counts at the end do not match the content');
@@ -232,7 +253,7 @@ export async function parseSnapshotData(bytes: Buffer, file: string): Promise<Sn
     if (ords.length > 0 && table.next !== undefined && table.next <= ords[ords.length - 1])
       fail(0, `order numbers of ${table.name} reach past its next one`);
   }
-  return { tables, seq: header?.seq };
+  return { tables, seq: header?.seq, answers };
 }
 
 function isCount(value: unknown): boolean {
