@@ -11,7 +11,7 @@
  * rounds and the worse p99. Target: everysec >= 0.8x memory only on POST.
  * Run: npm run bench:durability [-- --duration 5 --connections 50]
  */
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { machine, markdownTable, writeSection } from './results';
@@ -19,9 +19,12 @@ import {
   HAS_TASKSET,
   argument,
   autocannon,
+  roundOnCpu0,
   startServer,
+  stopAndWait,
+  waitReady,
   type Load,
-  type LoadResult,
+  type Round,
   type RunningServer,
 } from './server';
 
@@ -43,36 +46,6 @@ interface Instance {
   readonly dir?: string;
 }
 
-/** Waits for readiness: with DATA_DIR, /health answers before the files are loaded. */
-async function ready(baseUrl: string): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    const ok = await fetch(`${baseUrl}/health/ready`, { headers: { connection: 'close' } }).then(
-      (r) => r.ok,
-      () => false,
-    );
-    if (ok) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`${baseUrl} did not become ready`);
-}
-
-async function stop({ server }: Instance): Promise<void> {
-  const child = server.process;
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      resolve();
-    }, 15_000);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
-  server.stop();
-  await exited;
-}
-
 /** GET as JSON, retried: a kept-alive socket may have been closed by the server meanwhile. */
 async function getJson(url: string): Promise<unknown> {
   for (let attempt = 1; ; attempt++) {
@@ -91,47 +64,9 @@ function journalBytes(dir: string): number {
     .reduce((sum, name) => sum + statSync(join(dir, name)).size, 0);
 }
 
-/** Busy and total clock ticks of CPU 0 (/proc/stat), or undefined off Linux. */
-function cpu0(): { busy: number; total: number } | undefined {
-  try {
-    const line = readFileSync('/proc/stat', 'utf8')
-      .split('\n')
-      .find((l) => l.startsWith('cpu0 '));
-    if (line === undefined) return undefined;
-    const ticks = line.trim().split(/\s+/).slice(1).map(Number);
-    const total = ticks.reduce((a, b) => a + b, 0);
-    return { busy: total - ticks[3] - (ticks[4] ?? 0), total };
-  } catch {
-    return undefined;
-  }
-}
-
-/** CPU ticks (user + system) used so far by process `pid`, or undefined off Linux. */
-function processTicks(pid: number | undefined): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return Number(fields[11]) + Number(fields[12]);
-  } catch {
-    return undefined;
-  }
-}
-
-interface Round extends LoadResult {
-  /** Share of CPU 0 busy with anything but the server under load (other processes, kernel). */
-  readonly otherOnCpu0?: number;
-}
-
 /** One autocannon round against `instance`, with how much else ran on the server's CPU. */
 function round(instance: Instance, load: Load, duration: number, connections: number): Round {
-  const pid = instance.server.process.pid;
-  const [cpuBefore, serverBefore] = [cpu0(), processTicks(pid)];
-  const result = autocannon(load, duration, connections);
-  const [cpuAfter, serverAfter] = [cpu0(), processTicks(pid)];
-  if (!HAS_TASKSET || !cpuBefore || !cpuAfter || serverBefore === undefined || !serverAfter)
-    return result;
-  const other = cpuAfter.busy - cpuBefore.busy - (serverAfter - serverBefore);
-  return { ...result, otherOnCpu0: Math.max(0, other / (cpuAfter.total - cpuBefore.total)) };
+  return roundOnCpu0(instance.server.process.pid, () => autocannon(load, duration, connections));
 }
 
 /** Warm-ups, then two rounds of every mode interleaved: the mean req/s, worse p99. */
@@ -192,7 +127,7 @@ async function main(): Promise<void> {
       const env: Record<string, string> = dir === undefined ? {} : { DATA_DIR: dir, FSYNC: fsync! };
       const server = await startServer(env, { cpu: 0 });
       instances.push({ label, server, dir });
-      await ready(server.baseUrl);
+      await waitReady(server.baseUrl);
     }
     many = measureAll(instances, duration, connections);
     one = measureAll(instances, duration, 1);
@@ -205,7 +140,7 @@ async function main(): Promise<void> {
     }
   } finally {
     for (const instance of instances) {
-      await stop(instance);
+      await stopAndWait(instance.server);
       if (instance.dir !== undefined) {
         journals.set(instance.label, journalBytes(instance.dir));
         rmSync(instance.dir, { recursive: true, force: true });

@@ -11,16 +11,20 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { machine, markdownTable, writeSection } from './results';
-import { argument, autocannon, freePort, type Load, type LoadResult } from './server';
+import {
+  ADAPTERS,
+  USER,
+  argument,
+  autocannon,
+  freePort,
+  seedUsersAndOrders,
+  type Load,
+  type LoadResult,
+} from './server';
 
 const ROOT = join(__dirname, '..');
-const ADAPTERS = [
-  ['express', 'Express'],
-  ['fastify', 'Fastify'],
-] as const;
 /** memdb's GET by id against the bare app on the same adapter (issues 5 and 6). */
 const GET_TARGET = { Express: 0.85, Fastify: 0.7 } as const;
-const USER = { email: 'ada@example.com', full_name: 'Ada Lovelace', age: 36 };
 
 const hasTaskset = (() => {
   try {
@@ -67,34 +71,6 @@ function measure(load: Load, duration: number, connections: number): LoadResult 
   };
 }
 
-/** 1,000 users and 5,000 orders, as json-server gets the users. */
-async function seed(base: string): Promise<void> {
-  const users = Array.from({ length: 1000 }, (_, i) => ({
-    id: `u${i}`,
-    email: `u${i}@example.com`,
-    full_name: `User ${i}`,
-    age: i % 100,
-  }));
-  const orders = Array.from({ length: 5000 }, (_, i) => ({
-    user_id: `u${i % 1000}`,
-    product_name: 'p',
-    quantity: 1,
-    total_price: i,
-    order_date: '2026-11-25T20:00:00Z',
-  }));
-  for (const [table, records] of [
-    ['users', users],
-    ['orders', orders],
-  ] as const) {
-    const res = await fetch(`${base}/api/v1/data/${table}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(records),
-    });
-    if (res.status !== 201) throw new Error(`seeding ${table}: ${res.status}`);
-  }
-}
-
 async function main(): Promise<void> {
   const duration = argument('duration', 5);
   const connections = argument('connections', 50);
@@ -134,7 +110,7 @@ async function main(): Promise<void> {
       `${base}/health`,
     );
     try {
-      await seed(base);
+      await seedUsersAndOrders(base);
       const server = `memdb (${label})`;
       record(server, 'GET by id', { url: `${base}/api/v1/data/users/u500` });
       // Reads before writes: every POST adds a user, which the list and the join would scan.
@@ -171,7 +147,7 @@ async function main(): Promise<void> {
       `${logBase}/health`,
     );
     try {
-      await seed(logBase);
+      await seedUsersAndOrders(logBase);
       record(`memdb (${label}), request log on`, 'GET by id', {
         url: `${logBase}/api/v1/data/users/u500`,
       });

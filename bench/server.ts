@@ -1,6 +1,16 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+
+/** memdb's two HTTP adapters (HTTP_ADAPTER) and their labels. */
+export const ADAPTERS = [
+  ['express', 'Express'],
+  ['fastify', 'Fastify'],
+] as const;
+
+/** The body the HTTP benchmarks POST to /api/v1/data/users (and to the peers' users). */
+export const USER = { email: 'ada@example.com', full_name: 'Ada Lovelace', age: 36 };
 
 export interface RunningServer {
   readonly baseUrl: string;
@@ -37,28 +47,36 @@ export function pinSelf(cpu: number): boolean {
 
 /**
  * Starts the built server (dist/) on a free loopback port and waits for /health; with `cpu`,
- * pinned to that CPU where taskset exists.
+ * pinned to that CPU where taskset exists. `root`: the checkout whose dist/main.js runs (its
+ * working directory too), this one by default. `quiet`: its stdout (the request log) goes to
+ * /dev/null. An env value of undefined removes the variable (LOG_LEVEL: the server's default).
  */
 export async function startServer(
-  env: Record<string, string> = {},
-  { cpu }: { cpu?: number } = {},
+  env: Record<string, string | undefined> = {},
+  {
+    cpu,
+    root = join(__dirname, '..'),
+    quiet = false,
+  }: { cpu?: number; root?: string; quiet?: boolean } = {},
 ): Promise<RunningServer> {
   const port = await freePort();
-  const main = [join(__dirname, '..', 'dist', 'main.js')];
+  const main = [join(root, 'dist', 'main.js')];
   const [command, args] =
     cpu !== undefined && HAS_TASKSET
       ? ['taskset', ['-c', String(cpu), process.execPath, ...main]]
       : [process.execPath, main];
+  const merged: Record<string, string | undefined> = {
+    ...process.env,
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    THROTTLE_LIMIT: '0',
+    LOG_LEVEL: 'warn',
+    ...env,
+  };
   const child = spawn(command, args, {
-    env: {
-      ...process.env,
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      THROTTLE_LIMIT: '0',
-      LOG_LEVEL: 'warn',
-      ...env,
-    },
-    stdio: ['ignore', 'inherit', 'inherit'],
+    cwd: root,
+    env: Object.fromEntries(Object.entries(merged).filter(([, value]) => value !== undefined)),
+    stdio: ['ignore', quiet ? 'ignore' : 'inherit', 'inherit'],
   });
   const baseUrl = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 100; i++) {
@@ -72,6 +90,37 @@ export async function startServer(
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   return { baseUrl, process: child, stop: () => child.kill('SIGTERM') };
+}
+
+/** Waits for readiness: with DATA_DIR, /health answers before the files are loaded. */
+export async function waitReady(baseUrl: string): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    const ok = await fetch(`${baseUrl}/health/ready`, { headers: { connection: 'close' } }).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ok) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`${baseUrl} did not become ready`);
+}
+
+/** Stops the server gracefully (SIGTERM) and waits for it to exit; SIGKILL after 15 s. */
+export async function stopAndWait(server: RunningServer): Promise<void> {
+  const child = server.process;
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      resolve();
+    }, 15_000);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+  server.stop();
+  await exited;
 }
 
 /** A numeric `--name value` command-line option. */
@@ -118,4 +167,129 @@ export function autocannon(
     execFileSync(command, argv, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 }),
   ) as { requests: { average: number }; latency: { p99: number }; non2xx: number };
   return { rps: out.requests.average, p99: out.latency.p99, non2xx: out.non2xx };
+}
+
+/** Whether wrk (the HTTP load generator) is installed. */
+export const HAS_WRK = (() => {
+  try {
+    execFileSync('wrk', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch (error) {
+    // wrk --version prints its version and exits 1
+    return (error as { status?: number }).status === 1;
+  }
+})();
+
+/**
+ * One wrk run (one thread: the load is pinned to one CPU) in its own process, pinned to `cpu`
+ * where taskset exists. bench/wrk-report.lua makes a POST of the body and prints the summary as
+ * JSON; non2xx counts answers of status 400 and above (wrk's status errors).
+ */
+export function wrk(
+  { url, method = 'GET', body }: Load,
+  duration: number,
+  connections: number,
+  cpu = 1,
+): LoadResult {
+  const args = [
+    '-t1',
+    `-c${connections}`,
+    `-d${duration}s`,
+    '-s',
+    join(__dirname, 'wrk-report.lua'),
+    url,
+    ...(method === 'POST' ? ['--', JSON.stringify(body)] : []),
+  ];
+  const [command, argv] = HAS_TASKSET
+    ? ['taskset', ['-c', String(cpu), 'wrk', ...args]]
+    : ['wrk', args];
+  const out = execFileSync(command, argv, { encoding: 'utf8' });
+  const line = out.split('\n').find((l) => l.startsWith('{"wrk":'));
+  if (line === undefined) throw new Error(`wrk printed no summary:\n${out}`);
+  const summary = JSON.parse(line) as {
+    requests: number;
+    durationUs: number;
+    status: number;
+    socket: number;
+    p99Us: number;
+  };
+  if (summary.socket > 0) console.warn(`wrk: ${summary.socket} socket errors or timeouts (${url})`);
+  return {
+    rps: Math.round(summary.requests / (summary.durationUs / 1e6)),
+    p99: Math.round(summary.p99Us / 100) / 10,
+    non2xx: summary.status,
+  };
+}
+
+/** Busy and total clock ticks of CPU 0 (/proc/stat), or undefined off Linux. */
+export function cpu0(): { busy: number; total: number } | undefined {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('cpu0 '));
+    if (line === undefined) return undefined;
+    const ticks = line.trim().split(/\s+/).slice(1).map(Number);
+    const total = ticks.reduce((a, b) => a + b, 0);
+    return { busy: total - ticks[3] - (ticks[4] ?? 0), total };
+  } catch {
+    return undefined;
+  }
+}
+
+/** CPU ticks (user + system) used so far by process `pid`, or undefined off Linux. */
+export function processTicks(pid: number | undefined): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(fields[11]) + Number(fields[12]);
+  } catch {
+    return undefined;
+  }
+}
+
+/** A load round and the share of CPU 0 busy with anything but the server under load. */
+export interface Round extends LoadResult {
+  readonly otherOnCpu0?: number;
+}
+
+/**
+ * Runs `load` against the server process `pid` (pinned to CPU 0) and measures how much else ran
+ * on CPU 0 meanwhile (other processes, kernel threads, the loopback work of the load itself).
+ */
+export function roundOnCpu0(pid: number | undefined, load: () => LoadResult): Round {
+  const [cpuBefore, serverBefore] = [cpu0(), processTicks(pid)];
+  const result = load();
+  const [cpuAfter, serverAfter] = [cpu0(), processTicks(pid)];
+  if (!HAS_TASKSET || !cpuBefore || !cpuAfter || serverBefore === undefined || !serverAfter)
+    return result;
+  const other = cpuAfter.busy - cpuBefore.busy - (serverAfter - serverBefore);
+  return { ...result, otherOnCpu0: Math.max(0, other / (cpuAfter.total - cpuBefore.total)) };
+}
+
+/** 1,000 users (u0..u999) and 5,000 orders through the bulk POST (needs BULK_MAX >= 5000). */
+export async function seedUsersAndOrders(base: string): Promise<void> {
+  const users = Array.from({ length: 1000 }, (_, i) => ({
+    id: `u${i}`,
+    email: `u${i}@example.com`,
+    full_name: `User ${i}`,
+    age: i % 100,
+  }));
+  const orders = Array.from({ length: 5000 }, (_, i) => ({
+    user_id: `u${i % 1000}`,
+    product_name: 'p',
+    quantity: 1,
+    total_price: i,
+    order_date: '2026-11-25T20:00:00Z',
+  }));
+  for (const [table, records] of [
+    ['users', users],
+    ['orders', orders],
+  ] as const) {
+    const res = await fetch(`${base}/api/v1/data/${table}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(records),
+    });
+    if (res.status !== 201) throw new Error(`seeding ${table}: ${res.status}`);
+  }
 }
