@@ -10,14 +10,20 @@ export const MIN_SEQ_HEADER = 'x-memdb-min-seq';
 
 /**
  * A receipt that puts the sequence a read or write reports straight into the answer's
- * X-Memdb-Seq header (also when the write then fails: the problem answer keeps it).
+ * X-Memdb-Seq header (also when the write then fails: the problem answer keeps it). A class,
+ * so the setter lives on the prototype: an object literal with its own accessor builds a new
+ * closure per request, which cost 40% of GET by id on Fastify (bench/RESULTS.md, issue 11).
  */
+class SeqReceipt implements Receipt {
+  constructor(private readonly res: HeaderSink) {}
+
+  set seq(value: number | undefined) {
+    if (value !== undefined) this.res.header(SEQ_HEADER, String(value));
+  }
+}
+
 export function seqTo(res: HeaderSink): Receipt {
-  return {
-    set seq(value: number | undefined) {
-      if (value !== undefined) res.header(SEQ_HEADER, String(value));
-    },
-  };
+  return new SeqReceipt(res);
 }
 
 const DIGITS = /^\s*(\d{1,16})\s*$/;
