@@ -48,6 +48,12 @@ async function bootstrap(): Promise<void> {
   // With DATA_DIR: load the snapshot and replay the journal while liveness already answers and
   // readiness says 503; a damaged file stops the process (exit 1) with its name and offset.
   await app.get(PersistenceService).start();
+  // A logged entry that cannot be applied (a bug) is never skipped: stop, saving the journal,
+  // with exit code 1; a restart stops at the same entry until a fixed memdb applies it.
+  app.get(PersistenceService).onLogStopped(() => {
+    process.exitCode = 1;
+    process.kill(process.pid, 'SIGTERM');
+  });
 }
 
 /**
@@ -70,7 +76,7 @@ function stopGracefully(app: INestApplication, timeoutMs: number): void {
         .get(PersistenceService)
         .onApplicationShutdown()
         .then(
-          () => process.exit(0),
+          () => process.exit(exitCode()),
           (error: unknown) => {
             logger.error(`${why}, and the journal could not be saved: ${String(error)}`);
             process.exit(1);
@@ -91,7 +97,7 @@ function stopGracefully(app: INestApplication, timeoutMs: number): void {
       process.exit(1);
     }, timeoutMs).unref();
     app.close().then(
-      () => process.exit(0),
+      () => process.exit(exitCode()),
       (error: unknown) => {
         logger.error(`Shutdown failed: ${String(error)}`);
         exitAfterSaving('Shutdown failed');
@@ -100,6 +106,11 @@ function stopGracefully(app: INestApplication, timeoutMs: number): void {
   };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
+}
+
+/** 0 after a clean stop; 1 when something asked for it first (a log that stopped). */
+function exitCode(): number {
+  return Number(process.exitCode ?? 0);
 }
 
 bootstrap().catch((error: unknown) => {

@@ -38,6 +38,8 @@ export class CommandLog {
   private waiters: Waiter[] = [];
   /** Set when an entry could not be applied: nothing more is applied or served. */
   stopped: Error | undefined;
+  /** Told once when that happens (main.ts then stops the process, exit 1). */
+  onStopped: ((error: Error) => void) | undefined;
 
   constructor(private readonly machine: StateMachine) {
     this.last = machine.appliedSeq;
@@ -145,8 +147,9 @@ export class CommandLog {
       if (this.stopped === undefined) {
         this.stopped = error as Error;
         new Logger('CommandLog').error(
-          `Stopped applying the log: ${this.stopped.message}. Every request now gets 503 and readiness fails; a restart replays the log and stops at the same entry until a fixed memdb applies it.`,
+          `Stopped applying the log: ${this.stopped.message}. Every request now gets 503; a restart replays the log and stops at the same entry until a fixed memdb applies it.`,
         );
+        this.onStopped?.(this.stopped);
       }
       throw error;
     }

@@ -152,6 +152,14 @@ export class PersistenceService implements OnModuleInit, OnApplicationShutdown {
     if (this.options) this.core.beginLoading('the data is still loading from DATA_DIR');
   }
 
+  /**
+   * Calls `listener` if a logged entry cannot be applied while serving (only a bug can cause
+   * it): the log stops there, and the process should stop too.
+   */
+  onLogStopped(listener: (error: Error) => void): void {
+    this.core.log.onStopped = listener;
+  }
+
   /** Shutting down: readiness fails and new reads and writes are refused (503) at once. */
   beginShutdown(): void {
     this.core.beginShutdown();
