@@ -63,10 +63,10 @@ describe('CommandLog', () => {
     let done = false;
     void reached.then(() => (done = true));
 
-    log.submit(insert('a'));
+    void log.submit(insert('a'));
     await new Promise((resolve) => setImmediate(resolve));
     expect(done).toBe(false);
-    log.submit(insert('b'));
+    void log.submit(insert('b'));
 
     await expect(reached).resolves.toBe(true);
     await expect(log.waitFor(500, 10)).resolves.toBe(false);
@@ -81,7 +81,7 @@ describe('CommandLog', () => {
     const stopped = jest.fn();
     log.onStopped = stopped;
 
-    log.submit(insert('a'));
+    void log.submit(insert('a'));
     const patch: Command = { v: 1, op: 'patch', table: 't', id: 'a', patch: {}, at: 'x' };
     expect(() => log.submit(patch)).toThrow(UnappliableEntryError);
     expect(() => log.submit(insert('b'))).toThrow(/log entry 102 cannot be applied: validator bug/);
