@@ -10,6 +10,7 @@ import type { PersistenceOptions } from './database/persistence/persistence-opti
 import { BoundedThrottlerStorage } from './common/throttling/bounded-throttler.storage';
 import { RateLimitModule } from './common/throttling/rate-limit.module';
 import { JsonBodyGuard } from './common/guards/json-body.guard';
+import { MinSeqGuard } from './common/guards/min-seq.guard';
 import { RequestLogGuard } from './common/guards/request-log.guard';
 import { createValidationPipe } from './common/validation/validation.pipe';
 import { validateEnv, type Env } from './config/env.validation';
@@ -91,6 +92,8 @@ export function databaseOptions(config: ConfigService<Env, true>): DatabaseModul
     // Throttling before keys: it also limits how fast one client can guess them.
     { provide: APP_GUARD, useClass: ThrottlerGuard },
     { provide: APP_GUARD, useClass: ApiKeyGuard },
+    // X-Memdb-Min-Seq: waits for a log position, for clients that may ask, before any body is read.
+    { provide: APP_GUARD, useClass: MinSeqGuard },
     // Last: bodies are read only for requests the guards above admit.
     { provide: APP_GUARD, useClass: JsonBodyGuard },
     { provide: APP_FILTER, useClass: ProblemDetailsFilter },

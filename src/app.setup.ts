@@ -6,8 +6,6 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { answerClientErrors } from './common/http/client-error';
 import { securityHeaders, setHeaders } from './common/http/security-headers';
 import { requestContextMiddleware } from './common/middleware/request-context.middleware';
-import { MIN_SEQ_HEADER, minSeqMiddleware } from './common/http/sequence';
-import { StorageService } from './database/storage.service';
 import { RequestLogger } from './common/logging/request-logger';
 import type { Env } from './config/env.validation';
 import { setupOpenApi } from './docs/openapi';
@@ -64,15 +62,9 @@ export function configureApp<T extends INestApplication>(app: T): T {
   // First for every request: security headers (helmet's, worked out once), then its id and log
   // line. On Fastify as an onRequest hook on the raw request: middleware would go through
   // @fastify/middie, which copies ip, hostname, query and more onto every request first.
-  const minSeq = minSeqMiddleware(
-    app.get(StorageService),
-    config.get('MIN_SEQ_WAIT_MS', { infer: true }),
-  );
   const first = (req: IncomingMessage, res: ServerResponse, next: () => void): void => {
     setHeaders(res, headers);
-    // X-Memdb-Min-Seq holds the request until that log entry is applied.
-    if (req.headers[MIN_SEQ_HEADER] === undefined) context(req, res, next);
-    else context(req, res, () => minSeq(req, res, next));
+    context(req, res, next);
   };
   const adapter = app.getHttpAdapter();
   if (adapter.getType() === 'fastify') {

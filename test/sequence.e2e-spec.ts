@@ -142,6 +142,53 @@ describe('X-Memdb-Min-Seq', () => {
   );
 });
 
+describe('X-Memdb-Min-Seq after CORS, throttling and API keys', () => {
+  const KEY = 'k'.repeat(32);
+  let app: INestApplication;
+  let http: Http;
+
+  beforeAll(async () => {
+    app = await createTestApp({
+      env: {
+        MIN_SEQ_WAIT_MS: '100',
+        CORS_ORIGINS: 'http://app.example',
+        API_KEYS: `${KEY}:admin`,
+      },
+    });
+    http = app.getHttpServer();
+  });
+  afterAll(() => app.close());
+
+  it('answers 503 and 400 with CORS headers, so a browser can read Retry-After and X-Memdb-Seq', async () => {
+    const late = await request(http)
+      .get('/api/v1/tables')
+      .set('Origin', 'http://app.example')
+      .set('X-API-Key', KEY)
+      .set('X-Memdb-Min-Seq', '9000000000000000')
+      .expect(503);
+    const bad = await request(http)
+      .get('/api/v1/tables')
+      .set('Origin', 'http://app.example')
+      .set('X-API-Key', KEY)
+      .set('X-Memdb-Min-Seq', 'x')
+      .expect(400);
+
+    for (const res of [late, bad]) {
+      expect(res.headers['access-control-allow-origin']).toBe('http://app.example');
+      expect(seqOf(res)).toBeGreaterThan(0);
+    }
+  });
+
+  it('refuses a request without a key with 401 at once: it is not held, nor told the log position', async () => {
+    const res = await request(http)
+      .get('/api/v1/tables')
+      .set('X-Memdb-Min-Seq', '9000000000000000')
+      .expect(401);
+
+    expect(res.body).toMatchObject({ code: 'UNAUTHENTICATED' });
+  });
+});
+
 describe('X-Memdb-Min-Seq waiting', () => {
   let app: INestApplication;
   let http: Http;
@@ -172,6 +219,28 @@ describe('X-Memdb-Min-Seq waiting', () => {
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ id: 'late' });
     expect(seqOf(res)).toBeGreaterThanOrEqual(now + 1);
+  });
+
+  it('does not run a write whose client left while it waited', async () => {
+    await request(http).post('/api/v1/data/w').send({ id: 'kept' }).expect(201);
+    const now = seqOf(await request(http).get('/api/v1/tables').expect(200));
+    // A DELETE: no body to read, so only the wait stands between the client leaving and the write.
+    const abandoned = request(http)
+      .delete('/api/v1/data/w/kept')
+      .set('X-Memdb-Min-Seq', String(now + 1));
+    const settled = abandoned.then(
+      () => undefined,
+      () => undefined,
+    );
+    // Let it reach the server and wait there, then leave.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    abandoned.abort();
+    await settled;
+
+    await request(http).post('/api/v1/data/w').send({ id: 'advance' }).expect(201);
+    await request(http).get('/api/v1/tables').expect(200);
+
+    await request(http).get('/api/v1/data/w/kept').expect(200);
   });
 
   it('holds a write until the position is applied', async () => {

@@ -90,3 +90,47 @@ describe('CommandLog', () => {
     expect(log.stopped).toBeInstanceOf(UnappliableEntryError);
   });
 });
+
+describe('CommandLog after a stop', () => {
+  it('applies no entry logged behind the one it could not apply', async () => {
+    const state = machine(() => {
+      throw new Error('validator bug');
+    });
+    const log = new CommandLog(state);
+    await Promise.resolve(log.submit(insert('a'))); // 101, before the journal
+    const journal = new ManualJournal();
+    log.attach(journal);
+    const patch: Command = { v: 1, op: 'patch', table: 't', id: 'a', patch: {}, at: 'x' };
+    const failing = Promise.resolve(log.submit(patch)).catch((error: Error) => error); // 102
+    const behind = Promise.resolve(log.submit(insert('b'))).catch((error: Error) => error); // 103
+    journal.pending.get(102)!.resolve();
+    journal.pending.get(103)!.resolve();
+
+    await expect(failing).resolves.toBeInstanceOf(UnappliableEntryError);
+    await expect(behind).resolves.toMatchObject({ code: 'STORAGE_UNAVAILABLE' });
+    expect(state.table('t')!.get('b')).toBeUndefined();
+    expect(state.appliedSeq).toBe(101);
+  });
+});
+
+describe('CommandLog.advanceTo', () => {
+  it('wakes the requests waiting for a position reached without a command (a restore)', async () => {
+    const log = new CommandLog(machine());
+    const waiting = log.waitFor(105, 60_000);
+
+    log.advanceTo(105);
+
+    await expect(waiting).resolves.toBe(true);
+  });
+
+  it('stops waiting when the client leaves', async () => {
+    const log = new CommandLog(machine());
+    const left = new AbortController();
+    const waiting = log.waitFor(105, 60_000, left.signal);
+
+    left.abort();
+
+    await expect(waiting).resolves.toBe(false);
+    log.advanceTo(200);
+  });
+});

@@ -1,6 +1,8 @@
 import { Logger } from '@nestjs/common';
 import type { Command, LogEntry, Outcome } from './commands';
 import type { Journal } from './persistence/change';
+import { OldestFirst, type Queued } from '../common/oldest-first';
+import { StorageUnavailableError } from './database.errors';
 import type { StateMachine } from './state-machine';
 
 /** A command's place in the log and what applying it gave. */
@@ -19,9 +21,9 @@ interface Ticket {
   reject(error: unknown): void;
 }
 
-interface Waiter {
-  readonly seq: number;
-  readonly resolve: () => void;
+/** A request waiting for a position (X-Memdb-Min-Seq), in a heap by position. */
+interface Waiter extends Queued {
+  readonly resolve: (reached: boolean) => void;
 }
 
 /**
@@ -35,7 +37,8 @@ export class CommandLog {
   /** The last sequence number given out. */
   private last: number;
   private readonly pending: Ticket[] = [];
-  private waiters: Waiter[] = [];
+  private readonly waiters = new OldestFirst<Waiter>();
+  private waiterOrder = 0;
   /** Set when an entry could not be applied: nothing more is applied or served. */
   stopped: Error | undefined;
   /** Told once when that happens (main.ts then stops the process, exit 1). */
@@ -99,24 +102,35 @@ export class CommandLog {
   }
 
   /**
-   * Resolves once entry `seq` is applied, or with false after `timeoutMs`.
+   * Resolves true once entry `seq` is applied, false after `timeoutMs` or when `cancel` is
+   * aborted (the client left). Waiters sit in a heap by position: waking and timing out cost
+   * O(log n) each, however many wait.
    */
-  waitFor(seq: number, timeoutMs: number): Promise<boolean> {
+  waitFor(seq: number, timeoutMs: number, cancel?: AbortSignal): Promise<boolean> {
     if (this.machine.appliedSeq >= seq) return Promise.resolve(true);
+    if (cancel?.aborted === true) return Promise.resolve(false);
     return new Promise((resolve) => {
-      const waiter: Waiter = {
-        seq,
-        resolve: () => {
-          clearTimeout(timer);
-          resolve(true);
-        },
+      const done = (reached: boolean) => {
+        clearTimeout(timer);
+        cancel?.removeEventListener('abort', abandon);
+        this.waiters.remove(waiter);
+        resolve(reached);
       };
-      const timer = setTimeout(() => {
-        this.waiters = this.waiters.filter((other) => other !== waiter);
-        resolve(false);
-      }, timeoutMs);
+      const abandon = () => done(false);
+      const waiter: Waiter = { seq, order: this.waiterOrder++, position: -1, resolve: done };
+      const timer = setTimeout(abandon, timeoutMs);
+      cancel?.addEventListener('abort', abandon, { once: true });
       this.waiters.push(waiter);
     });
+  }
+
+  /**
+   * Moves the applied position to `seq` without a command (a restore's swap), waking the
+   * requests waiting for it.
+   */
+  advanceTo(seq: number): void {
+    this.machine.skip(seq);
+    this.notify();
   }
 
   private settle(ticket: Ticket, written: boolean): void {
@@ -124,7 +138,10 @@ export class CommandLog {
     // Writes complete in order, but apply strictly in sequence order all the same.
     while (this.pending.length > 0 && this.pending[0].written !== undefined) {
       const next = this.pending.shift()!;
-      if (next.written === true) {
+      if (this.stopped !== undefined) {
+        // Never applied past an entry that could not be: every server must stop at it alike.
+        next.reject(new StorageUnavailableError(`stopped: ${this.stopped.message}`));
+      } else if (next.written === true) {
         try {
           next.resolve(this.applyNow(next.seq, next.command));
         } catch (error) {
@@ -153,15 +170,15 @@ export class CommandLog {
       }
       throw error;
     }
-    if (this.waiters.length > 0) this.notify();
+    if (this.waiters.size > 0) this.notify();
     return { seq, outcome };
   }
 
   private notify(): void {
     const applied = this.machine.appliedSeq;
-    const due = this.waiters.filter((waiter) => waiter.seq <= applied);
-    if (due.length === 0) return;
-    this.waiters = this.waiters.filter((waiter) => waiter.seq > applied);
-    for (const waiter of due) waiter.resolve();
+    for (let first = this.waiters.peek(); first !== undefined && first.seq <= applied;) {
+      first.resolve(true);
+      first = this.waiters.peek();
+    }
   }
 }

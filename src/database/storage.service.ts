@@ -110,10 +110,11 @@ export class StorageService implements OnModuleInit, OnModuleDestroy {
   }
 
   /**
-   * Resolves true once entry `seq` is applied (X-Memdb-Min-Seq), false after `timeoutMs`.
+   * Resolves true once entry `seq` is applied (X-Memdb-Min-Seq), false after `timeoutMs` or
+   * once `cancel` aborts.
    */
-  waitForSeq(seq: number, timeoutMs: number): Promise<boolean> {
-    return this.core.log.waitFor(seq, timeoutMs);
+  waitForSeq(seq: number, timeoutMs: number, cancel?: AbortSignal): Promise<boolean> {
+    return this.core.log.waitFor(seq, timeoutMs, cancel);
   }
 
   /** Whether writes are refused because the heap is over its budget. */

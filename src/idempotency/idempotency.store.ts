@@ -1,4 +1,4 @@
-import { OldestFirst, type Queued } from './oldest-first';
+import { OldestFirst, type Queued } from '../common/oldest-first';
 
 /** Response headers by lower-case name, as Node gives them (`set-cookie` may be a list). */
 export type AnswerHeaders = Readonly<Record<string, string | readonly string[]>>;
@@ -94,7 +94,9 @@ export function isStorable(status: number): boolean {
 export function seqOf(headers: AnswerHeaders): number {
   const value = headers[SEQ_HEADER];
   const text = Array.isArray(value) ? value[0] : value;
-  return typeof text === 'string' && /^\d{1,15}$/.test(text) ? Number(text) : 0;
+  return typeof text === 'string' && /^\d{1,16}$/.test(text) && Number.isSafeInteger(Number(text))
+    ? Number(text)
+    : 0;
 }
 
 function estimateBytes(answer: FinalAnswer): number {

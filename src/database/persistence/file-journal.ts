@@ -174,6 +174,16 @@ export class FileJournal implements Journal {
     }
   }
 
+  /** Whether appends are being written (switchTo must wait: see settled). */
+  get busy(): boolean {
+    return this.writing !== undefined;
+  }
+
+  /** Resolves once the appends being written are (appends that need no gate, such as kept answers). */
+  async settled(): Promise<void> {
+    while (this.writing !== undefined) await this.writing;
+  }
+
   /** Bytes of whole entries in the current file. */
   get bytes(): number {
     return this.current.size;
@@ -193,6 +203,11 @@ export class FileJournal implements Journal {
   async durable(): Promise<void> {
     if (this.mode !== 'always') return;
     await this.sync();
+  }
+
+  /** Puts what was written so far on disk now, whatever the mode. @throws when the sync fails */
+  flush(): Promise<void> {
+    return this.sync();
   }
 
   /**

@@ -2,12 +2,9 @@ import { Logger } from '@nestjs/common';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { DatabaseCore } from '../database-core';
-import type { DatabaseModuleOptions } from '../database.module-definition';
-import { StorageService } from '../storage.service';
 import { openAppendFile, type OpenJournalFile } from './file-journal';
 import { encodeEntry } from './log-format';
-import { PersistenceService } from './persistence.service';
+import { storeOn } from './store-on.spec-helper';
 
 const put = (id: string) =>
   encodeEntry({
@@ -20,22 +17,7 @@ const put = (id: string) =>
 
 /** A store on `dir` with FSYNC=always and no automatic compaction, its files loading. */
 function persistenceOn(dir: string, openJournalFile?: OpenJournalFile) {
-  const options: DatabaseModuleOptions = {
-    lockTimeoutMs: 5000,
-    persistence: {
-      dataDir: dir,
-      fsync: 'always',
-      repair: false,
-      compactRatio: 2,
-      compactMinBytes: 1 << 30,
-      openJournalFile,
-    },
-  };
-  const core = new DatabaseCore(options);
-  const storage = new StorageService(core);
-  const persistence = new PersistenceService(core, options);
-  persistence.onModuleInit();
-  return { storage, persistence };
+  return storeOn(dir, { openJournalFile });
 }
 
 describe('FSYNC=always across journal switches', () => {

@@ -13,6 +13,7 @@ import { DATABASE_OPTIONS, type DatabaseModuleOptions } from '../database.module
 import { type Command, type LogEntry } from '../commands';
 import { DatabaseCore } from '../database-core';
 import { dataOf, UnappliableEntryError } from '../state-machine';
+import type { Table } from '../table';
 import type { Receipt } from '../storage.service';
 import type { Change, JournalHeader } from './change';
 import { isKeptAnswerEntry, KEPT_ANSWERS, type KeptAnswers } from './kept-answers';
@@ -87,6 +88,16 @@ function isJournalHeader(value: unknown): value is JournalHeader {
     Number.isSafeInteger(entry.after) &&
     entry.t === 'journal'
   );
+}
+
+/** The highest sequence number a journal's entries and header gave out (0 for none). */
+function lastNumberIn(entries: readonly unknown[]): number {
+  let last = 0;
+  for (const entry of entries) {
+    if (isLogEntry(entry)) last = Math.max(last, entry.seq);
+    else if (isJournalHeader(entry)) last = Math.max(last, entry.after);
+  }
+  return last;
 }
 
 /** An entry of a journal written before commands (memdb 0.1), as the command it stands for. */
@@ -232,7 +243,13 @@ export class PersistenceService implements OnModuleInit, OnApplicationShutdown {
       entries += applied;
       if (torn && position < lastWritten) cutShort = file;
     }
-    // Older generations are superseded by the snapshot (a crash before their removal).
+    // Older generations are superseded by the snapshot (a crash before their removal), but a
+    // restore's snapshot comes before numbers given out while it ran: those are in the older
+    // journal, and numbering goes on above them.
+    for (const generation of generations(JOURNAL).filter((g) => g < base)) {
+      const bytes = await readFile(join(dir, generationName('journal', generation)));
+      this.core.log.continueAfter(lastNumberIn(readEntries(bytes).entries));
+    }
     for (const generation of [...snapshots, ...generations(JOURNAL)].filter((g) => g < base)) {
       for (const kind of ['snapshot', 'journal'] as const) {
         await unlink(join(dir, generationName(kind, generation))).catch(() => undefined);
@@ -403,28 +420,33 @@ export class PersistenceService implements OnModuleInit, OnApplicationShutdown {
   /**
    * With writes held for an instant, continues the journal in `segment` (the generation
    * advances then, so a later failure never makes two steps use one number) and runs `during`.
-   * Returns its value and the old journal's retirement (its last fsync and close).
+   * Returns its value, the old journal's retirement (its last fsync and close), and whether the
+   * new journal's first line (where numbering stands) was written.
    */
   private async switchJournal<T>(
     next: number,
     segment: JournalSegment,
     during: () => T,
-  ): Promise<{ value: T; retired: Promise<void> }> {
+  ): Promise<{ value: T; retired: Promise<void>; numbered: boolean }> {
     let retired: Promise<void> | undefined;
+    let numbered = false;
     try {
       const value = await this.core.exclusive(async () => {
         const journal = this.journal!;
+        // No write is in flight, but a kept answer may be: checked and switched in one turn.
+        while (journal.busy) await journal.settled();
         retired = journal.switchTo(segment);
         this.generation = next;
         const value = during();
         // The new journal says where numbering stands, even if no entry follows before a
         // restart (a write of a few bytes to the kernel's cache, done before writes resume).
-        await journal
-          .append({ t: 'journal', after: this.core.log.lastGiven })
-          .catch(() => undefined);
+        numbered = await journal.append({ t: 'journal', after: this.core.log.lastGiven }).then(
+          () => true,
+          () => false,
+        );
         return value;
       });
-      return { value, retired: retired! };
+      return { value, retired: retired!, numbered };
     } finally {
       if (retired === undefined) await segment.file.close().catch(() => undefined);
     }
@@ -436,7 +458,11 @@ export class PersistenceService implements OnModuleInit, OnApplicationShutdown {
     if (this.options === undefined || this.journal === undefined) return;
     const started = performance.now();
     const { next, segment } = await this.openNextJournal();
-    const { value: copy, retired } = await this.switchJournal(next, segment, () => ({
+    const {
+      value: copy,
+      retired,
+      numbered,
+    } = await this.switchJournal(next, segment, () => ({
       tables: this.core.machine.copyTables(),
       seq: this.core.machine.appliedSeq,
       answers: this.answers?.export(),
@@ -452,7 +478,7 @@ export class PersistenceService implements OnModuleInit, OnApplicationShutdown {
       copy.answers,
     );
     await this.journal?.coveredBySnapshot();
-    await this.removeGenerationsFrom(next - 1);
+    await this.removeOnceNumbered(next - 1, numbered);
     this.logger.log(
       `Compacted: snapshot ${next} (${tables.length} tables, ${this.snapshotBytes} bytes) in ${Math.round(performance.now() - started)} ms`,
     );
@@ -489,7 +515,7 @@ export class PersistenceService implements OnModuleInit, OnApplicationShutdown {
     await this.maintenance.runExclusive(async () => {
       this.assertServing();
       if (this.options === undefined || this.journal === undefined) {
-        await this.core.exclusive(() => this.core.machine.swap(built, log.reserve()));
+        await this.core.exclusive(() => this.swapIn(built));
         return;
       }
       const dir = this.options.dataDir;
@@ -520,10 +546,9 @@ export class PersistenceService implements OnModuleInit, OnApplicationShutdown {
             );
       }
       let retired: Promise<void>;
+      let numbered: boolean;
       try {
-        ({ retired } = await this.switchJournal(next, segment, () =>
-          this.core.machine.swap(built, log.reserve()),
-        ));
+        ({ retired, numbered } = await this.switchJournal(next, segment, () => this.swapIn(built)));
       } catch (error) {
         // Not switched, not swapped: the snapshot must not bring the refused restore back.
         await unlink(join(dir, snapshot)).then(() => syncDirectory(dir));
@@ -533,7 +558,7 @@ export class PersistenceService implements OnModuleInit, OnApplicationShutdown {
       // The restore is saved; the old journal's writes are superseded, whether its sync worked.
       await retired.catch(() => undefined);
       await this.journal.coveredBySnapshot();
-      await this.removeGenerationsFrom(next - 1);
+      await this.removeOnceNumbered(next - 1, numbered);
     });
     const { tables, records } = this.core.machine.stats();
     if (receipt) receipt.seq = this.core.machine.appliedSeq;
@@ -541,9 +566,35 @@ export class PersistenceService implements OnModuleInit, OnApplicationShutdown {
     return { tables, records };
   }
 
+  /**
+   * Puts restored tables in place at a sequence of their own (call within `exclusive`), and
+   * wakes requests waiting for it.
+   */
+  private swapIn(built: ReadonlyMap<string, Table>): void {
+    const seq = this.core.log.reserve();
+    this.core.machine.swap(built, seq);
+    this.core.log.advanceTo(seq);
+  }
+
   /** @throws StorageUnavailableError while loading or shutting down */
   private assertServing(): void {
     this.core.assertServing();
+  }
+
+  /**
+   * Removes the generations the new snapshot replaces, once the new journal's first line (where
+   * numbering stands, past the numbers a restore gave out while it ran) is on disk: until then
+   * the old journal is what tells a restart where numbering went. Kept otherwise, until the next
+   * compaction; a start reads it for that alone.
+   */
+  private async removeOnceNumbered(from: number, numbered: boolean): Promise<void> {
+    const saved =
+      numbered &&
+      (await this.journal!.flush().then(
+        () => true,
+        () => false,
+      ));
+    if (saved) await this.removeGenerationsFrom(from);
   }
 
   /** Removes generation `from` and older ones, then syncs the directory. */
