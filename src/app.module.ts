@@ -1,10 +1,12 @@
 import { Module } from '@nestjs/common';
+import { hostname } from 'node:os';
 import { ConfigModule, ConfigService } from '@nestjs/config';
 import { APP_FILTER, APP_GUARD, APP_PIPE } from '@nestjs/core';
 import { ThrottlerGuard, ThrottlerModule } from '@nestjs/throttler';
 import { ProblemDetailsFilter } from './common/filters/problem-details.filter';
 import { AdminModule } from './admin/admin.module';
 import { ApiKeyGuard } from './common/guards/api-key.guard';
+import type { ClusterOptions } from './database/cluster/nats-log';
 import type { DatabaseModuleOptions } from './database/database.module-definition';
 import type { PersistenceOptions } from './database/persistence/persistence-options';
 import { BoundedThrottlerStorage } from './common/throttling/bounded-throttler.storage';
@@ -23,6 +25,7 @@ import { JoinModule } from './join/join.module';
 import { RecordsModule } from './records/records.module';
 import { TYPED_TABLE_SCHEMAS } from './records/typed-tables';
 import { TablesModule } from './tables/tables.module';
+import { ClusterModule } from './cluster/cluster.module';
 
 /** DATA_DIR and its companions, or nothing: memory only. */
 function persistenceOptions(config: ConfigService<Env, true>): PersistenceOptions | undefined {
@@ -46,6 +49,21 @@ export function databaseOptions(config: ConfigService<Env, true>): DatabaseModul
     maxResultRows: config.get('MAX_RESULT_ROWS', { infer: true }),
     snapshotMaxBytes: config.get('SNAPSHOT_MAX_MB', { infer: true }) * 1024 * 1024,
     persistence: persistenceOptions(config),
+    cluster: clusterOptions(config),
+  };
+}
+
+/** NATS_URL and its companions, or nothing: the embedded store. */
+function clusterOptions(config: ConfigService<Env, true>): ClusterOptions | undefined {
+  const servers = config.get('NATS_URL', { infer: true });
+  if (servers === undefined) return undefined;
+  return {
+    servers,
+    stream: config.get('NATS_STREAM', { infer: true }),
+    replicas: config.get('NATS_REPLICAS', { infer: true }),
+    writeTimeoutMs: config.get('WRITE_TIMEOUT_MS', { infer: true }),
+    duplicateWindowMs: config.get('IDEMPOTENCY_TTL_MS', { infer: true }),
+    replicaName: config.get('REPLICA_NAME', { infer: true }) ?? `${hostname()}-${process.pid}`,
   };
 }
 
@@ -78,6 +96,7 @@ export function databaseOptions(config: ConfigService<Env, true>): DatabaseModul
     IdempotencyModule,
     RecordsModule,
     TablesModule,
+    ClusterModule,
     JoinModule,
     HealthModule,
     DocsModule,

@@ -264,6 +264,50 @@ export class Env {
   @Min(1)
   @Max(4096)
   IDEMPOTENCY_MAX_MB = 64;
+
+  /**
+   * Cluster mode: NATS server URLs, comma-separated (`nats://host:4222,...`). Replicas apply one
+   * command log on a JetStream stream. Unset: the embedded store.
+   */
+  @IsOptional()
+  @Transform(({ value }) =>
+    typeof value === 'string' ? value.split(',').map((url) => url.trim()) : value,
+  )
+  @IsArray()
+  @ArrayNotEmpty()
+  @Matches(/^(nats|tls):\/\/[A-Za-z0-9.\-[\]:]+(:\d{1,5})?$/, {
+    each: true,
+    message: 'NATS_URL must list server URLs such as nats://127.0.0.1:4222, comma-separated',
+  })
+  NATS_URL?: string[];
+
+  /** The JetStream stream of the command log (cluster mode). @default memdb */
+  @Matches(/^[A-Za-z0-9_-]{1,64}$/, {
+    message: 'NATS_STREAM must be 1 to 64 letters, digits, - or _',
+  })
+  NATS_STREAM = 'memdb';
+
+  /** Copies of the stream kept by the NATS cluster (1 to 5; 3 in production). @default 1 */
+  @IsIntegerSetting()
+  @Min(1)
+  @Max(5)
+  NATS_REPLICAS = 1;
+
+  /**
+   * Longest a write waits for its outcome in cluster mode before 503 WRITE_UNCONFIRMED.
+   * @default 5000
+   */
+  @IsIntegerSetting()
+  @Min(100)
+  @Max(120_000)
+  WRITE_TIMEOUT_MS = 5000;
+
+  /** This replica's name in GET /api/v1/cluster. @default <hostname>-<pid> */
+  @IsOptional()
+  @Matches(/^[A-Za-z0-9._-]{1,128}$/, {
+    message: 'REPLICA_NAME must be 1 to 128 letters, digits, ., - or _',
+  })
+  REPLICA_NAME?: string;
 }
 
 /** Never echoed in error messages. */
@@ -293,6 +337,11 @@ export function validateEnv(raw: Record<string, unknown>): Env {
       return `  ${e.property}=${shown}: ${reasons.join('; ')}`;
     });
     throw new Error(`Invalid configuration:\n${lines.join('\n')}`);
+  }
+  if (env.NATS_URL !== undefined && env.DATA_DIR !== undefined) {
+    throw new Error(
+      'Invalid configuration:\n  DATA_DIR and NATS_URL: set one; in cluster mode (NATS_URL) the JetStream stream keeps the data',
+    );
   }
   return env;
 }

@@ -155,7 +155,7 @@ export class CommandLog {
     }
   }
 
-  private applyNow(seq: number, command: Command): Applied {
+  protected applyNow(seq: number, command: Command): Applied {
     let outcome: Outcome;
     try {
       outcome = this.machine.apply(seq, command);
@@ -174,7 +174,7 @@ export class CommandLog {
     return { seq, outcome };
   }
 
-  private notify(): void {
+  protected notify(): void {
     const applied = this.machine.appliedSeq;
     for (let first = this.waiters.peek(); first !== undefined && first.seq <= applied;) {
       first.resolve(true);

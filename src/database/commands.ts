@@ -53,6 +53,8 @@ export type Command =
       readonly ifMatch?: VersionCondition;
     }
   | { readonly v: 1; readonly op: 'createTable'; readonly table: string }
+  /** Changes nothing: a strong read waits until its replica has applied one (cluster mode). */
+  | { readonly v: 1; readonly op: 'barrier' }
   | { readonly v: 1; readonly op: 'dropTable'; readonly table: string }
   | {
       readonly v: 1;
@@ -94,6 +96,7 @@ export function commandProblem(value: unknown): string | undefined {
   if (command.v !== COMMAND_VERSION) {
     return `command format version ${JSON.stringify(command.v)} is not one this server knows (it knows ${COMMAND_VERSION}): upgrade memdb`;
   }
+  if (command.op === 'barrier') return undefined;
   if (typeof command.table !== 'string') return 'a command without a table';
   const ok = (() => {
     switch (command.op) {

@@ -1,3 +1,4 @@
+import { NatsLog } from './cluster/nats-log';
 import { CommandLog } from './command-log';
 import { StorageUnavailableError } from './database.errors';
 import type { DatabaseModuleOptions } from './database.module-definition';
@@ -44,10 +45,15 @@ export class DatabaseCore {
     const versions = new Versions(options.snapshotMaxBytes ?? DEFAULT_SNAPSHOT_MAX_BYTES);
     // A Map, not the options object: table names such as `constructor` must not hit a prototype.
     const schemas = new Map(Object.entries(options.schemas ?? {}));
-    // With DATA_DIR the log continues from the files (PersistenceService loads them).
-    const start = options.persistence === undefined ? clockSeq() : 0;
+    // With DATA_DIR the log continues from the files (PersistenceService loads them); in
+    // cluster mode the stream's sequence numbers are the log's.
+    const start =
+      options.persistence === undefined && options.cluster === undefined ? clockSeq() : 0;
     this.machine = new StateMachine(schemas, versions, this.lockTimeoutMs, start);
-    this.log = new CommandLog(this.machine);
+    this.log =
+      options.cluster === undefined
+        ? new CommandLog(this.machine)
+        : new NatsLog(this.machine, options.cluster);
   }
 
   /** Why reads and writes are refused right now, if they are. */

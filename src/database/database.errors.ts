@@ -26,7 +26,8 @@ export type DatabaseErrorCode =
   | 'STORAGE_UNAVAILABLE'
   | 'RESULT_TOO_LARGE'
   | 'LOCK_TIMEOUT'
-  | 'SNAPSHOT_TOO_OLD';
+  | 'SNAPSHOT_TOO_OLD'
+  | 'WRITE_UNCONFIRMED';
 
 /** Base of every storage failure. Knows nothing of HTTP. */
 export abstract class DatabaseError extends Error {
@@ -224,6 +225,22 @@ export class SnapshotTooOldError extends DatabaseError {
   constructor(limitBytes: number) {
     super(
       `This read was ended: the record versions kept alive for open reads passed ${Math.round(limitBytes / 1048576)} MiB (SNAPSHOT_MAX_MB) and it was the oldest open read. Retry it`,
+    );
+  }
+}
+
+/**
+ * Cluster mode: no outcome within WRITE_TIMEOUT_MS. The command may or may not be in the log:
+ * retry with the same Idempotency-Key.
+ */
+export class WriteUnconfirmedError extends DatabaseError {
+  readonly code = 'WRITE_UNCONFIRMED';
+  /** Seconds a client should wait before retrying (Retry-After). */
+  readonly retryAfterSeconds = 1;
+
+  constructor(timeoutMs: number) {
+    super(
+      `No outcome for this write within ${timeoutMs} ms (WRITE_TIMEOUT_MS): it may or may not have happened. Retry it with the same Idempotency-Key`,
     );
   }
 }

@@ -1,4 +1,5 @@
 import { ConfigurableModuleBuilder } from '@nestjs/common';
+import type { ClusterOptions } from './cluster/nats-log';
 import type { PersistenceOptions } from './persistence/persistence-options';
 import type { RecordValidator } from './record.types';
 
@@ -19,6 +20,8 @@ export interface DatabaseModuleOptions {
   readonly snapshotMaxBytes?: number;
   /** Keep the data on disk (DATA_DIR); unset: memory only. */
   readonly persistence?: PersistenceOptions;
+  /** Cluster mode (NATS_URL): replicas apply one command log on JetStream. Unset: embedded. */
+  readonly cluster?: ClusterOptions;
 }
 
 export const {

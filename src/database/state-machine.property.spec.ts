@@ -590,7 +590,7 @@ describe('StateMachine.apply (properties)', () => {
             // Its op's fields missing (a table op, which has none, without its table).
             command = ['createTable', 'dropTable'].includes(valid.op)
               ? { v: 1, op: valid.op }
-              : { v: 1, op: valid.op, table: valid.table };
+              : { v: 1, op: valid.op, table: (valid as { table: string }).table };
         }
         const before = fromLog(stateOf(a.machine));
         let thrown: unknown;

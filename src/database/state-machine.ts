@@ -111,6 +111,8 @@ export class StateMachine {
 
   private run(seq: number, command: Command): unknown {
     switch (command.op) {
+      case 'barrier':
+        return undefined;
       case 'insert': {
         const table = this.tableForWrite(command.table);
         try {

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
+import { NatsLog, type NatsState } from './cluster/nats-log';
 import type { Command } from './commands';
 import { DatabaseCore } from './database-core';
 import {
@@ -55,6 +56,17 @@ export interface WriteConditions {
  */
 export interface Receipt {
   seq?: number;
+}
+
+/** GET /api/v1/cluster. */
+export interface ClusterStatus {
+  readonly mode: 'embedded' | 'nats';
+  readonly replica: string;
+  readonly applied_seq: number;
+  readonly last_seq: number;
+  readonly lag: number;
+  readonly nats: NatsState | null;
+  readonly stream: { readonly name: string; readonly replicas: number } | null;
 }
 
 const DEFAULT_MAX_RESULT_ROWS = 100_000;
@@ -115,6 +127,43 @@ export class StorageService implements OnModuleInit, OnModuleDestroy {
    */
   waitForSeq(seq: number, timeoutMs: number, cancel?: AbortSignal): Promise<boolean> {
     return this.core.log.waitFor(seq, timeoutMs, cancel);
+  }
+
+  /**
+   * A strong read's barrier: in cluster mode, resolves once this replica has applied a no-op
+   * published now (so it has seen every write acknowledged before); embedded, at once.
+   * @throws StorageUnavailableError (NATS unreachable), WriteUnconfirmedError
+   */
+  async barrier(): Promise<void> {
+    const log = this.core.log;
+    if (log instanceof NatsLog) await log.barrier();
+  }
+
+  /** Where this server stands in the log, for GET /api/v1/cluster. */
+  clusterStatus(replica: string): ClusterStatus {
+    const log = this.core.log;
+    const applied = this.machine.appliedSeq;
+    if (!(log instanceof NatsLog)) {
+      return {
+        mode: 'embedded',
+        replica,
+        applied_seq: applied,
+        last_seq: applied,
+        lag: 0,
+        nats: null,
+        stream: null,
+      };
+    }
+    const last = log.streamLastSeq;
+    return {
+      mode: 'nats',
+      replica: log.options.replicaName,
+      applied_seq: applied,
+      last_seq: last,
+      lag: Math.max(0, last - applied),
+      nats: log.state,
+      stream: { name: log.options.stream, replicas: log.options.replicas },
+    };
   }
 
   /** Whether writes are refused because the heap is over its budget. */

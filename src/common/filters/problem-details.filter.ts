@@ -40,6 +40,8 @@ export class ProblemDetailsFilter implements ExceptionFilter {
       // Set here, not by Node, so that a HEAD request is told the length on both adapters.
       'Content-Length': String(Buffer.byteLength(body)),
     };
+    const retryAfter = (exception as { retryAfterSeconds?: unknown } | null)?.retryAfterSeconds;
+    if (typeof retryAfter === 'number') headers['Retry-After'] = String(retryAfter);
     const seq = answerSeq(exception, problem.instance, this.storage);
     if (seq !== undefined) headers[SEQ_HEADER] = String(seq);
     if (isFastifyReply(response)) {

@@ -3,7 +3,7 @@ import { ConfigService } from '@nestjs/config';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Env } from '../../config/env.validation';
 import { StorageService } from '../../database/storage.service';
-import { MIN_SEQ_HEADER, SEQ_HEADER } from '../http/sequence';
+import { CONSISTENCY_HEADER, MIN_SEQ_HEADER, SEQ_HEADER } from '../http/sequence';
 import { ApiProblemException } from '../problems/api-problem.exception';
 
 const DIGITS = /^\s*(\d{1,16})\s*$/;
@@ -32,7 +32,30 @@ export class MinSeqGuard implements CanActivate {
     const request = http.getRequest<{ raw?: IncomingMessage } & IncomingMessage>();
     const req = request.raw ?? request;
     const wanted = req.headers[MIN_SEQ_HEADER];
-    if (wanted === undefined || !(req.url ?? '').startsWith('/api/v1/')) return true;
+    const consistency = req.headers[CONSISTENCY_HEADER];
+    if (wanted === undefined && consistency === undefined) return true;
+    if (!(req.url ?? '').startsWith('/api/v1/')) return true;
+    if (consistency !== undefined && consistency !== 'local') {
+      if (consistency !== 'strong') {
+        throw new ApiProblemException(
+          HttpStatus.BAD_REQUEST,
+          'INVALID_CONSISTENCY',
+          'X-Memdb-Consistency must be local (the default) or strong',
+        );
+      }
+      const response = http.getResponse<{ raw?: ServerResponse } & ServerResponse>();
+      return this.storage.barrier().then(() => this.waitIfAsked(wanted, response.raw ?? response));
+    }
+    const response = http.getResponse<{ raw?: ServerResponse } & ServerResponse>();
+    return this.waitIfAsked(wanted, response.raw ?? response);
+  }
+
+  /** The X-Memdb-Min-Seq part: nothing without the header. */
+  private waitIfAsked(
+    wanted: string | string[] | undefined,
+    res: ServerResponse,
+  ): true | Promise<true> {
+    if (wanted === undefined) return true;
     const match = typeof wanted === 'string' ? DIGITS.exec(wanted) : null;
     const seq = match === null ? Number.NaN : Number(match[1]);
     if (!Number.isSafeInteger(seq)) {
@@ -43,8 +66,7 @@ export class MinSeqGuard implements CanActivate {
       );
     }
     if (this.storage.appliedSeq >= seq) return true;
-    const response = http.getResponse<{ raw?: ServerResponse } & ServerResponse>();
-    return this.wait(seq, response.raw ?? response);
+    return this.wait(seq, res);
   }
 
   private async wait(seq: number, res: ServerResponse): Promise<true> {

@@ -5,6 +5,8 @@ import type { HeaderSink } from './header-sink';
 export const SEQ_HEADER = 'X-Memdb-Seq';
 /** Wait until the server has applied this sequence before the request is processed. */
 export const MIN_SEQ_HEADER = 'x-memdb-min-seq';
+/** `local` (the default) or `strong`: read once this replica has applied a barrier (cluster mode). */
+export const CONSISTENCY_HEADER = 'x-memdb-consistency';
 
 /**
  * A receipt that puts the sequence a read or write reports straight into the answer's

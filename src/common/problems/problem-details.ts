@@ -42,6 +42,7 @@ export const DATABASE_ERROR_STATUS = {
   RESULT_TOO_LARGE: HttpStatus.UNPROCESSABLE_ENTITY,
   LOCK_TIMEOUT: HttpStatus.SERVICE_UNAVAILABLE,
   SNAPSHOT_TOO_OLD: HttpStatus.SERVICE_UNAVAILABLE,
+  WRITE_UNCONFIRMED: HttpStatus.SERVICE_UNAVAILABLE,
 } as const satisfies Record<DatabaseErrorCode, HttpStatus>;
 
 /** Errors thrown below Nest (body parsing) carry an http-errors status and `expose`. */

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { DATABASE_OPTIONS, type DatabaseModuleOptions } from '../database.module-definition';
 import { type Command, type LogEntry } from '../commands';
+import { NatsLog } from '../cluster/nats-log';
 import { DatabaseCore } from '../database-core';
 import { dataOf, UnappliableEntryError } from '../state-machine';
 import type { Table } from '../table';
@@ -161,6 +162,8 @@ export class PersistenceService implements OnModuleInit, OnApplicationShutdown {
   onModuleInit(): void {
     // Not ready from the first request on, until start() has loaded the files.
     if (this.options) this.core.beginLoading('the data is still loading from DATA_DIR');
+    if (this.core.log instanceof NatsLog)
+      this.core.beginLoading('the replica is still applying the command stream');
   }
 
   /**
@@ -186,6 +189,14 @@ export class PersistenceService implements OnModuleInit, OnApplicationShutdown {
    * @throws DamagedFileError for a damaged snapshot, or a damaged journal without DATA_REPAIR
    */
   async start(): Promise<LoadReport | undefined> {
+    const log = this.core.log;
+    if (log instanceof NatsLog) {
+      // Cluster mode: the stream is the log; the replica serves once it has applied what the
+      // stream held when it started.
+      await log.start();
+      this.core.finishLoading(undefined);
+      return undefined;
+    }
     const options = this.options;
     if (options === undefined) return undefined;
     const started = performance.now();
@@ -510,6 +521,11 @@ export class PersistenceService implements OnModuleInit, OnApplicationShutdown {
     receipt?: Receipt,
   ): Promise<{ tables: number; records: number }> {
     this.assertServing();
+    if (this.core.log instanceof NatsLog) {
+      throw new StorageUnavailableError(
+        'a restore is not available in cluster mode yet (issue 12): restore into an embedded server',
+      );
+    }
     const built = this.core.machine.build(data);
     const log = this.core.log;
     await this.maintenance.runExclusive(async () => {
@@ -632,5 +648,6 @@ export class PersistenceService implements OnModuleInit, OnApplicationShutdown {
     // A compaction or restore under way may be switching journals: it finishes first.
     await this.maintenance.waitForUnlock();
     await this.journal?.close();
+    if (this.core.log instanceof NatsLog) await this.core.log.stop();
   }
 }

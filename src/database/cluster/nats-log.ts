@@ -1,0 +1,276 @@
+import { Logger } from '@nestjs/common';
+import {
+  DeliverPolicy,
+  jetstream,
+  jetstreamManager,
+  type JetStreamClient,
+  type JetStreamManager,
+  type StreamConfig,
+} from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
+import { randomUUID } from 'node:crypto';
+import { CommandLog, type Applied } from '../command-log';
+import type { Command } from '../commands';
+import { StorageUnavailableError, WriteUnconfirmedError } from '../database.errors';
+import type { StateMachine } from '../state-machine';
+
+type NatsConnection = Awaited<ReturnType<typeof connect>>;
+
+/** Cluster mode's settings (NATS_URL and companions). */
+export interface ClusterOptions {
+  readonly servers: readonly string[];
+  readonly stream: string;
+  readonly replicas: number;
+  readonly writeTimeoutMs: number;
+  /** At least IDEMPOTENCY_TTL_MS: the stream drops a repeated message id within it. */
+  readonly duplicateWindowMs: number;
+  readonly replicaName: string;
+}
+
+/** What GET /api/v1/cluster says of the connection. */
+export type NatsState = 'connected' | 'reconnecting' | 'disconnected';
+
+/** A stream whose settings differ from these is refused at start, never changed silently. */
+export class StreamMismatchError extends Error {
+  constructor(stream: string, differences: readonly string[]) {
+    super(
+      `The JetStream stream '${stream}' exists with other settings (${differences.join('; ')}): change it yourself (nats stream edit) or set NATS_STREAM to another name`,
+    );
+    this.name = 'StreamMismatchError';
+  }
+}
+
+interface Waiting {
+  readonly resolve: (applied: Applied) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+const NANOS_PER_MS = 1_000_000;
+
+/**
+ * Cluster mode's log: a command is published to the JetStream stream, every replica (this one
+ * too) consumes the stream in order and applies each entry, and the replica that published a
+ * command answers with the outcome of its own apply: all replicas agree on every outcome. The
+ * stream sequence is the command's sequence number (X-Memdb-Seq).
+ */
+export class NatsLog extends CommandLog {
+  private readonly logger = new Logger('Cluster');
+  private nc: NatsConnection | undefined;
+  private js: JetStreamClient | undefined;
+  private jsm: JetStreamManager | undefined;
+  /** Commands this replica published, by message id, until applied here. */
+  private readonly waiting = new Map<string, Waiting>();
+  /** The stream's last sequence as this replica last heard of it. */
+  private lastSeq = 0;
+  private consuming: Promise<void> | undefined;
+  private stopping = false;
+  state: NatsState = 'disconnected';
+
+  constructor(
+    private readonly machineRef: StateMachine,
+    readonly options: ClusterOptions,
+  ) {
+    super(machineRef);
+  }
+
+  get subject(): string {
+    return `${this.options.stream}.commands`;
+  }
+
+  /** The stream's last sequence as last heard of (GET /api/v1/cluster). */
+  get streamLastSeq(): number {
+    return Math.max(this.lastSeq, this.machineRef.appliedSeq);
+  }
+
+  /**
+   * Connects, makes sure the stream exists with these settings, and applies the stream from
+   * its start. Resolves once this replica has applied what the stream held when it started.
+   * @throws StreamMismatchError, or the connection's error
+   */
+  async start(): Promise<void> {
+    const { servers, stream } = this.options;
+    this.nc = await connect({
+      servers: [...servers],
+      name: this.options.replicaName,
+      maxReconnectAttempts: -1,
+    });
+    this.state = 'connected';
+    void this.watchStatus(this.nc);
+    this.jsm = await jetstreamManager(this.nc);
+    this.js = jetstream(this.nc);
+    let last: number;
+    try {
+      last = await this.ensureStream();
+    } catch (error) {
+      // Refused at start: nothing may keep the process (or a test) alive.
+      await this.nc.close().catch(() => undefined);
+      this.state = 'disconnected';
+      throw error;
+    }
+    this.lastSeq = last;
+    this.logger.log(
+      `Replica ${this.options.replicaName}: stream '${stream}' on ${servers.join(',')}, ${last} entries to apply`,
+    );
+    // As long as it takes (the longest timer Node allows: about 24 days).
+    const caughtUp = this.waitFor(last, 2 ** 31 - 1);
+    this.consuming = this.consume();
+    await caughtUp;
+  }
+
+  /** Stops consuming and closes the connection; waiting writes get 503. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    for (const [, waiting] of this.waiting) {
+      waiting.reject(new StorageUnavailableError('the replica is shutting down'));
+    }
+    this.waiting.clear();
+    await this.nc?.close().catch(() => undefined);
+    await this.consuming?.catch(() => undefined);
+  }
+
+  /**
+   * Publishes a command and resolves with the outcome of its apply on this replica.
+   * @throws WriteUnconfirmedError when no outcome comes within WRITE_TIMEOUT_MS (the write may
+   *   or may not have happened), StorageUnavailableError when the stream cannot be reached
+   */
+  override submit(command: Command): Promise<Applied> {
+    if (this.stopped !== undefined) throw this.stopped;
+    const js = this.js;
+    if (js === undefined || this.state !== 'connected') {
+      throw new StorageUnavailableError('the replica is not connected to NATS');
+    }
+    const id = randomUUID();
+    return new Promise<Applied>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiting.delete(id);
+        reject(new WriteUnconfirmedError(this.options.writeTimeoutMs));
+      }, this.options.writeTimeoutMs);
+      this.waiting.set(id, {
+        resolve: (applied) => {
+          clearTimeout(timer);
+          resolve(applied);
+        },
+        reject: (error) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      });
+      js.publish(this.subject, JSON.stringify(command), {
+        msgID: id,
+        timeout: this.options.writeTimeoutMs,
+      }).then(
+        (ack) => {
+          this.lastSeq = Math.max(this.lastSeq, ack.seq);
+        },
+        (error: unknown) => {
+          const waiting = this.waiting.get(id);
+          this.waiting.delete(id);
+          waiting?.reject(
+            new StorageUnavailableError(
+              `the command could not be published to NATS (${error instanceof Error ? error.message : String(error)})`,
+            ),
+          );
+        },
+      );
+    });
+  }
+
+  /** Publishes a no-op and resolves once this replica has applied it (a strong read). */
+  async barrier(): Promise<void> {
+    await this.submit({ v: 1, op: 'barrier' });
+  }
+
+  /** Creates the stream if missing; refuses one with other settings. @returns its last sequence */
+  private async ensureStream(): Promise<number> {
+    const jsm = this.jsm!;
+    const { stream, replicas, duplicateWindowMs } = this.options;
+    const wanted: Partial<StreamConfig> & { name: string; duplicate_window: number } = {
+      name: stream,
+      subjects: [this.subject],
+      storage: 'file' as StreamConfig['storage'],
+      num_replicas: replicas,
+      duplicate_window: duplicateWindowMs * NANOS_PER_MS,
+    };
+    let info;
+    try {
+      info = await jsm.streams.info(stream);
+    } catch (error) {
+      if (!/stream not found/i.test(String((error as Error).message))) throw error;
+      info = await jsm.streams.add(wanted);
+      this.logger.log(`Created the stream '${stream}' (${replicas} replicas, file storage)`);
+      return info.state.last_seq;
+    }
+    const config = info.config;
+    const differences: string[] = [];
+    if (JSON.stringify(config.subjects) !== JSON.stringify(wanted.subjects))
+      differences.push(
+        `subjects ${JSON.stringify(config.subjects)}, wanted ${JSON.stringify(wanted.subjects)}`,
+      );
+    if (config.storage !== wanted.storage)
+      differences.push(`storage ${config.storage}, wanted file`);
+    if (config.num_replicas !== replicas)
+      differences.push(`replicas ${config.num_replicas}, wanted ${replicas} (NATS_REPLICAS)`);
+    if (config.duplicate_window < wanted.duplicate_window)
+      differences.push(
+        `duplicate window ${config.duplicate_window / NANOS_PER_MS} ms, wanted at least ${duplicateWindowMs} ms (IDEMPOTENCY_TTL_MS)`,
+      );
+    if (differences.length > 0) throw new StreamMismatchError(stream, differences);
+    return info.state.last_seq;
+  }
+
+  /** Applies the stream in order, from the first entry this replica has not applied. */
+  private async consume(): Promise<void> {
+    const consumer = await this.js!.consumers.get(this.options.stream, {
+      deliver_policy: DeliverPolicy.StartSequence,
+      opt_start_seq: this.machineRef.appliedSeq + 1,
+    });
+    const messages = await consumer.consume();
+    for await (const message of messages) {
+      if (this.stopping) break;
+      const seq = message.seq;
+      this.lastSeq = Math.max(this.lastSeq, seq + message.info.pending);
+      if (seq <= this.machineRef.appliedSeq) continue;
+      let applied: Applied;
+      try {
+        applied = this.applyNow(seq, message.json<Command>());
+      } catch (error) {
+        // applyNow stopped the log (it logs and tells main.ts): never applied past this entry.
+        this.rejectAll(error);
+        break;
+      }
+      const id = message.headers?.get('Nats-Msg-Id');
+      if (id !== undefined && id !== '') {
+        const waiting = this.waiting.get(id);
+        if (waiting !== undefined) {
+          this.waiting.delete(id);
+          waiting.resolve(applied);
+        }
+      }
+    }
+  }
+
+  private rejectAll(error: unknown): void {
+    for (const [, waiting] of this.waiting) waiting.reject(error);
+    this.waiting.clear();
+  }
+
+  private async watchStatus(nc: NatsConnection): Promise<void> {
+    for await (const status of nc.status()) {
+      switch (status.type) {
+        case 'disconnect':
+          this.state = 'disconnected';
+          this.logger.warn('Lost the connection to NATS: writes and strong reads get 503');
+          break;
+        case 'reconnecting':
+          this.state = 'reconnecting';
+          break;
+        case 'reconnect':
+          this.state = 'connected';
+          this.logger.log('Reconnected to NATS');
+          break;
+        default:
+          break;
+      }
+    }
+  }
+}

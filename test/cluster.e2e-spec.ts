@@ -1,0 +1,196 @@
+import type { INestApplication } from '@nestjs/common';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
+import request from 'supertest';
+import { StreamMismatchError } from '../src/database/cluster/nats-log';
+import { createTestApp, TEST_HTTP_ADAPTER } from './helpers/test-app';
+
+/**
+ * Cluster mode (issue 12) against the NATS server with JetStream that runs on this machine
+ * (127.0.0.1:4222, see DEVELOPERS.md), each test on a stream of its own, deleted afterwards.
+ */
+const NATS_URL = process.env.TEST_NATS_URL ?? 'nats://127.0.0.1:4222';
+jest.setTimeout(120_000);
+
+type Http = ReturnType<INestApplication['getHttpServer']>;
+
+let streams = 0;
+const streamName = () => `test-${TEST_HTTP_ADAPTER}-${process.pid}-${Date.now()}-${++streams}`;
+
+async function deleteStream(name: string): Promise<void> {
+  const nc = await connect({ servers: NATS_URL });
+  try {
+    await (await jetstreamManager(nc)).streams.delete(name).catch(() => undefined);
+  } finally {
+    await nc.close();
+  }
+}
+
+function replica(stream: string, name: string, env: Record<string, string> = {}) {
+  return createTestApp({
+    env: { NATS_URL, NATS_STREAM: stream, REPLICA_NAME: name, WRITE_TIMEOUT_MS: '20000', ...env },
+  });
+}
+
+describe('Cluster mode (NATS_URL)', () => {
+  const stream = streamName();
+  let a: INestApplication;
+  let b: INestApplication;
+  let httpA: Http;
+  let httpB: Http;
+
+  beforeAll(async () => {
+    a = await replica(stream, 'replica-a');
+    b = await replica(stream, 'replica-b');
+    httpA = a.getHttpServer();
+    httpB = b.getHttpServer();
+  });
+  afterAll(async () => {
+    await Promise.all([a?.close(), b?.close()]);
+    await deleteStream(stream);
+  });
+
+  it('numbers writes by the stream: X-Memdb-Seq is the stream sequence', async () => {
+    const first = await request(httpA).post('/api/v1/data/seq').send({ id: 's1' }).expect(201);
+    const second = await request(httpB).post('/api/v1/data/seq').send({ id: 's2' }).expect(201);
+
+    expect(Number(second.headers['x-memdb-seq'])).toBe(Number(first.headers['x-memdb-seq']) + 1);
+  });
+
+  it('decides racing inserts of one id the same way on every replica: one 201, one 409', async () => {
+    const [x, y] = await Promise.all([
+      request(httpA).post('/api/v1/data/race').send({ id: 'same', from: 'a' }),
+      request(httpB).post('/api/v1/data/race').send({ id: 'same', from: 'b' }),
+    ]);
+
+    expect([x.status, y.status].sort()).toEqual([201, 409]);
+    const winner = (x.status === 201 ? x : y).body as { from: string };
+    const seq = Math.max(Number(x.headers['x-memdb-seq']), Number(y.headers['x-memdb-seq']));
+    for (const http of [httpA, httpB]) {
+      const res = await request(http)
+        .get('/api/v1/data/race/same')
+        .set('X-Memdb-Min-Seq', String(seq))
+        .expect(200);
+      expect(res.body).toMatchObject({ from: winner.from });
+    }
+  });
+
+  it('lets one of sixteen PATCHes with the same If-Match win, across replicas', async () => {
+    const created = await request(httpA)
+      .post('/api/v1/data/cas')
+      .send({ id: 'c', n: 0 })
+      .expect(201);
+    const etag = created.headers.etag as string;
+    const answers = await Promise.all(
+      Array.from({ length: 16 }, (_, i) =>
+        request(i % 2 === 0 ? httpA : httpB)
+          .patch('/api/v1/data/cas/c')
+          .set('If-Match', etag)
+          .send({ n: i + 1 }),
+      ),
+    );
+
+    expect(answers.filter((res) => res.status === 200)).toHaveLength(1);
+    expect(answers.filter((res) => res.status === 412)).toHaveLength(15);
+  });
+
+  it('reads strongly: a read on B right after a write on A sees it, without X-Memdb-Min-Seq', async () => {
+    await request(httpA).post('/api/v1/data/strong').send({ id: 's', n: 0 }).expect(201);
+    for (let i = 0; i < 5; i++) {
+      await request(httpA)
+        .put('/api/v1/data/strong/s')
+        .send({ n: 100 + i })
+        .expect(200);
+      const read = await request(httpB)
+        .get('/api/v1/data/strong/s')
+        .set('X-Memdb-Consistency', 'strong')
+        .expect(200);
+      expect(read.body).toMatchObject({ n: 100 + i });
+    }
+  });
+
+  it('refuses a consistency other than local or strong with 400', async () => {
+    const res = await request(httpA)
+      .get('/api/v1/tables')
+      .set('X-Memdb-Consistency', 'eventual')
+      .expect(400);
+
+    expect(res.body).toMatchObject({ code: 'INVALID_CONSISTENCY' });
+  });
+
+  it('says where each replica stands: GET /api/v1/cluster', async () => {
+    const last = await request(httpA).post('/api/v1/data/status').send({}).expect(201);
+    const seq = Number(last.headers['x-memdb-seq']);
+    const res = await request(httpB)
+      .get('/api/v1/cluster')
+      .set('X-Memdb-Min-Seq', String(seq))
+      .expect(200);
+
+    expect(res.body).toEqual({
+      mode: 'nats',
+      replica: 'replica-b',
+      applied_seq: expect.any(Number),
+      last_seq: expect.any(Number),
+      lag: expect.any(Number),
+      nats: 'connected',
+      stream: { name: stream, replicas: 1 },
+    });
+    expect(res.body.applied_seq).toBeGreaterThanOrEqual(seq);
+  });
+
+  it('brings a replica started later up to the same state before it is ready', async () => {
+    const last = await request(httpA).post('/api/v1/data/late').send({ id: 'l1' }).expect(201);
+    const c = await replica(stream, 'replica-c');
+    try {
+      const http = c.getHttpServer();
+      const status = await request(http).get('/api/v1/cluster').expect(200);
+      expect(status.body.applied_seq).toBeGreaterThanOrEqual(Number(last.headers['x-memdb-seq']));
+      const tables = await request(http).get('/api/v1/tables').expect(200);
+      const onA = await request(httpA)
+        .get('/api/v1/tables')
+        .set('X-Memdb-Min-Seq', String(status.body.applied_seq))
+        .expect(200);
+      expect(tables.body).toEqual(onA.body);
+    } finally {
+      await c.close();
+    }
+  });
+});
+
+describe('Cluster mode: the stream', () => {
+  it('refuses to start on an existing stream with other settings, naming the differences', async () => {
+    const stream = streamName();
+    const first = await replica(stream, 'one');
+    await first.close();
+    try {
+      await expect(replica(stream, 'two', { NATS_REPLICAS: '3' })).rejects.toThrow(
+        StreamMismatchError,
+      );
+      await expect(replica(stream, 'two', { NATS_REPLICAS: '3' })).rejects.toThrow(
+        /replicas 1, wanted 3 \(NATS_REPLICAS\)/,
+      );
+    } finally {
+      await deleteStream(stream);
+    }
+  });
+});
+
+describe('GET /api/v1/cluster, embedded', () => {
+  it('says the mode is embedded', async () => {
+    const app = await createTestApp({ env: { REPLICA_NAME: 'solo' } });
+    try {
+      const res = await request(app.getHttpServer()).get('/api/v1/cluster').expect(200);
+      expect(res.body).toEqual({
+        mode: 'embedded',
+        replica: 'solo',
+        applied_seq: Number(res.headers['x-memdb-seq']),
+        last_seq: Number(res.headers['x-memdb-seq']),
+        lag: 0,
+        nats: null,
+        stream: null,
+      });
+    } finally {
+      await app.close();
+    }
+  });
+});
