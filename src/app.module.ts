@@ -7,8 +7,7 @@ import { AdminModule } from './admin/admin.module';
 import { ApiKeyGuard } from './common/guards/api-key.guard';
 import type { DatabaseModuleOptions } from './database/database.module-definition';
 import type { PersistenceOptions } from './database/persistence/persistence-options';
-import { BoundedThrottlerStorage } from './common/throttling/bounded-throttler.storage';
-import { RateLimitModule } from './common/throttling/rate-limit.module';
+import { RateLimitModule, RateLimitStorage } from './common/throttling/rate-limit.module';
 import { JsonBodyGuard } from './common/guards/json-body.guard';
 import { MinSeqGuard } from './common/guards/min-seq.guard';
 import { RequestLogGuard } from './common/guards/request-log.guard';
@@ -61,8 +60,8 @@ export function databaseOptions(config: ConfigService<Env, true>): DatabaseModul
     }),
     ThrottlerModule.forRootAsync({
       imports: [RateLimitModule],
-      inject: [ConfigService, BoundedThrottlerStorage],
-      useFactory: (config: ConfigService<Env, true>, storage: BoundedThrottlerStorage) => {
+      inject: [ConfigService, RateLimitStorage],
+      useFactory: (config: ConfigService<Env, true>, storage: RateLimitStorage) => {
         const limit = config.get('THROTTLE_LIMIT', { infer: true });
         return {
           throttlers: [{ limit, ttl: config.get('THROTTLE_TTL_MS', { infer: true }) }],
