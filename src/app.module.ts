@@ -9,8 +9,7 @@ import { ApiKeyGuard } from './common/guards/api-key.guard';
 import type { ClusterOptions } from './database/cluster/nats-log';
 import type { DatabaseModuleOptions } from './database/database.module-definition';
 import type { PersistenceOptions } from './database/persistence/persistence-options';
-import { BoundedThrottlerStorage } from './common/throttling/bounded-throttler.storage';
-import { RateLimitModule } from './common/throttling/rate-limit.module';
+import { RateLimitModule, RateLimitStorage } from './common/throttling/rate-limit.module';
 import { JsonBodyGuard } from './common/guards/json-body.guard';
 import { MinSeqGuard } from './common/guards/min-seq.guard';
 import { RequestLogGuard } from './common/guards/request-log.guard';
@@ -79,8 +78,8 @@ function clusterOptions(config: ConfigService<Env, true>): ClusterOptions | unde
     }),
     ThrottlerModule.forRootAsync({
       imports: [RateLimitModule],
-      inject: [ConfigService, BoundedThrottlerStorage],
-      useFactory: (config: ConfigService<Env, true>, storage: BoundedThrottlerStorage) => {
+      inject: [ConfigService, RateLimitStorage],
+      useFactory: (config: ConfigService<Env, true>, storage: RateLimitStorage) => {
         const limit = config.get('THROTTLE_LIMIT', { infer: true });
         return {
           throttlers: [{ limit, ttl: config.get('THROTTLE_TTL_MS', { infer: true }) }],

@@ -26,6 +26,7 @@ describe('validateEnv', () => {
       SNAPSHOT_MAX_MB: 256,
       IDEMPOTENCY_TTL_MS: 600_000,
       IDEMPOTENCY_MAX_MB: 64,
+      REDIS_KEY_PREFIX: 'memdb:',
     });
   });
 
@@ -184,5 +185,29 @@ describe('validateEnv', () => {
     } catch (error) {
       expect((error as Error).message).not.toContain(value.split(':')[0]);
     }
+  });
+
+  it.each([
+    'redis://127.0.0.1:6379',
+    'rediss://user:pa%40ss@redis.example.com:6380/2',
+    'redis://r',
+  ])('accepts REDIS_URL=%s', (value) => {
+    expect(validateEnv({ REDIS_URL: value }).REDIS_URL).toBe(value);
+  });
+
+  it.each(['127.0.0.1:6379', 'http://redis:6379', 'redis://', 'redis://secret-pw@h:6379/db'])(
+    'refuses REDIS_URL=%s without echoing it (it may hold a password)',
+    (value) => {
+      expect(() => validateEnv({ REDIS_URL: value })).toThrow(
+        /REDIS_URL=<redacted>: REDIS_URL must be a URL such as redis:\/\/host:6379/,
+      );
+      expect(() => validateEnv({ REDIS_URL: value })).not.toThrow(/secret-pw/);
+    },
+  );
+
+  it('refuses a REDIS_KEY_PREFIX with spaces or over 64 characters', () => {
+    expect(validateEnv({ REDIS_KEY_PREFIX: 'shop:memdb:' }).REDIS_KEY_PREFIX).toBe('shop:memdb:');
+    expect(() => validateEnv({ REDIS_KEY_PREFIX: 'a b' })).toThrow(/REDIS_KEY_PREFIX="a b"/);
+    expect(() => validateEnv({ REDIS_KEY_PREFIX: 'x'.repeat(65) })).toThrow(/REDIS_KEY_PREFIX/);
   });
 });

@@ -186,6 +186,24 @@ export class Env {
   @Min(100)
   THROTTLE_MAX_CLIENTS = 100_000;
 
+  /**
+   * Redis for rate-limit counters shared by every replica:
+   * `redis://[user:password@]host:port[/db]`, or `rediss://` for TLS. Unset: each process counts
+   * on its own, and nothing connects to Redis.
+   */
+  @IsOptional()
+  @Matches(/^rediss?:\/\/[^\s/?#]+(\/\d{0,2})?$/, {
+    message:
+      'REDIS_URL must be a URL such as redis://host:6379 or rediss://user:password@host:6380/0',
+  })
+  REDIS_URL?: string;
+
+  /** Put before every key memdb writes to Redis, so deployments can share one. @default memdb: */
+  @Matches(/^[\x21-\x7e]{1,64}$/, {
+    message: 'REDIS_KEY_PREFIX must be 1 to 64 visible ASCII characters',
+  })
+  REDIS_KEY_PREFIX = 'memdb:';
+
   /** The HTTP server under Nest: `express` or `fastify`; both serve the same API. @default express */
   @Transform(({ value }) => (typeof value === 'string' ? value.trim().toLowerCase() : value))
   @IsIn(HTTP_ADAPTERS, { message: 'HTTP_ADAPTER must be express or fastify' })
@@ -311,7 +329,7 @@ export class Env {
 }
 
 /** Never echoed in error messages. */
-const SECRET_KEYS = new Set(['API_KEYS']);
+const SECRET_KEYS = new Set(['API_KEYS', 'REDIS_URL']);
 
 /**
  * Validates the environment at start. Empty values count as unset; numbers must be plain

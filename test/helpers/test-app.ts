@@ -85,3 +85,23 @@ export function nextPageUrl(res: { headers: Record<string, unknown> }): string |
   const link = res.headers.link;
   return typeof link === 'string' ? /^<([^>]+)>; rel="next"$/.exec(link)?.[1] : undefined;
 }
+
+/** Checks a rate limiter's refusal whole: a 429 problem, Retry-After 1 to `maxRetryAfter` s. */
+export function expectTooManyRequests(
+  res: { status: number; headers: Record<string, string>; body: unknown },
+  instance: string,
+  maxRetryAfter: number,
+): void {
+  expect(res.status).toBe(429);
+  expect(res.headers['content-type']).toMatch(PROBLEM_JSON);
+  expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
+  expect(Number(res.headers['retry-after'])).toBeLessThanOrEqual(maxRetryAfter);
+  expect(res.body).toEqual({
+    type: 'urn:memdb:problem:too-many-requests',
+    title: 'Too Many Requests',
+    status: 429,
+    detail: expect.stringContaining('Retry-After'),
+    code: 'TOO_MANY_REQUESTS',
+    instance,
+  });
+}
