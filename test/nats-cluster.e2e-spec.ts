@@ -74,6 +74,7 @@ const startNatsCluster = natsClusters();
       expect(await health.json()).toEqual({ status: 'ok' });
       expect((await jsm.streams.info('harness')).state.messages).toBe(2);
 
+      await nc.close();
       await cluster.stop();
       for (const server of cluster.servers) expect(() => process.kill(server.pid, 0)).toThrow();
     }, 120_000);
