@@ -1,7 +1,7 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { freePort } from '../scripts/processes';
 
 /** memdb's two HTTP adapters (HTTP_ADAPTER) and their labels. */
 export const ADAPTERS = [
@@ -18,15 +18,7 @@ export interface RunningServer {
   stop(): void;
 }
 
-/** A free loopback port. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 /** Whether `taskset` can pin processes to CPUs here (Linux with util-linux). */
 export const HAS_TASKSET = (() => {

@@ -12,7 +12,6 @@ import {
   truncateSync,
   writeFileSync,
 } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import request from 'supertest';
 import * as ts from 'typescript';
@@ -24,6 +23,7 @@ import {
 import { PersistenceService } from '../src/database/persistence/persistence.service';
 import { CapturingLogger, createTestApp, TEST_HTTP_ADAPTER } from './helpers/test-app';
 import { tempDirs } from './helpers/temp-dirs';
+import { freePort } from '../scripts/processes';
 
 /**
  * What DATA_DIR promises, seen from outside: acknowledged writes survive a crash (SIGKILL of
@@ -112,17 +112,6 @@ function filesIn(dir: string): string[] {
 }
 
 // --- the real process (crash loop, refusal to start) ---
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 interface Server {
   readonly child: ChildProcess;
