@@ -3,22 +3,27 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import request from 'supertest';
 import { StreamMismatchError } from '../src/database/cluster/nats-log';
+import { natsClusters } from './helpers/nats-cluster';
 import { createTestApp, TEST_HTTP_ADAPTER } from './helpers/test-app';
 
 /**
- * Cluster mode (issue 12) against the NATS server with JetStream that runs on this machine
- * (127.0.0.1:4222, see DEVELOPERS.md), each test on a stream of its own, deleted afterwards.
+ * Cluster mode (issue 12) on a NATS server with JetStream that this file starts on a free
+ * loopback port (and stops by its PID); each test group on a stream of its own.
  */
-const NATS_URL = process.env.TEST_NATS_URL ?? 'nats://127.0.0.1:4222';
 jest.setTimeout(120_000);
+const startNats = natsClusters();
+let natsUrl: string;
+beforeAll(async () => {
+  natsUrl = (await startNats({ servers: 1 })).urls[0];
+});
 
 type Http = ReturnType<INestApplication['getHttpServer']>;
 
 let streams = 0;
-const streamName = () => `test-${TEST_HTTP_ADAPTER}-${process.pid}-${Date.now()}-${++streams}`;
+const streamName = () => `test-${TEST_HTTP_ADAPTER}-${++streams}`;
 
 async function deleteStream(name: string): Promise<void> {
-  const nc = await connect({ servers: NATS_URL });
+  const nc = await connect({ servers: natsUrl });
   try {
     await (await jetstreamManager(nc)).streams.delete(name).catch(() => undefined);
   } finally {
@@ -28,7 +33,13 @@ async function deleteStream(name: string): Promise<void> {
 
 function replica(stream: string, name: string, env: Record<string, string> = {}) {
   return createTestApp({
-    env: { NATS_URL, NATS_STREAM: stream, REPLICA_NAME: name, WRITE_TIMEOUT_MS: '20000', ...env },
+    env: {
+      NATS_URL: natsUrl,
+      NATS_STREAM: stream,
+      REPLICA_NAME: name,
+      WRITE_TIMEOUT_MS: '20000',
+      ...env,
+    },
   });
 }
 

@@ -27,6 +27,9 @@ describe('validateEnv', () => {
       IDEMPOTENCY_TTL_MS: 600_000,
       IDEMPOTENCY_MAX_MB: 64,
       REDIS_KEY_PREFIX: 'memdb:',
+      NATS_STREAM: 'memdb',
+      NATS_REPLICAS: 1,
+      WRITE_TIMEOUT_MS: 5000,
     });
   });
 
@@ -209,5 +212,32 @@ describe('validateEnv', () => {
     expect(validateEnv({ REDIS_KEY_PREFIX: 'shop:memdb:' }).REDIS_KEY_PREFIX).toBe('shop:memdb:');
     expect(() => validateEnv({ REDIS_KEY_PREFIX: 'a b' })).toThrow(/REDIS_KEY_PREFIX="a b"/);
     expect(() => validateEnv({ REDIS_KEY_PREFIX: 'x'.repeat(65) })).toThrow(/REDIS_KEY_PREFIX/);
+  });
+});
+
+describe('validateEnv: cluster mode', () => {
+  it('reads NATS_URL as a list of server URLs', () => {
+    const env = validateEnv({ NATS_URL: 'nats://10.0.0.1:4222, nats://10.0.0.2:4222' });
+
+    expect(env.NATS_URL).toEqual(['nats://10.0.0.1:4222', 'nats://10.0.0.2:4222']);
+  });
+
+  it.each([['http://x:4222'], ['nats://'], ['nats://a b']])('refuses NATS_URL=%p', (url) => {
+    expect(() => validateEnv({ NATS_URL: url })).toThrow(/NATS_URL must list server URLs/);
+  });
+
+  it('refuses DATA_DIR with NATS_URL: the stream keeps the data in cluster mode', () => {
+    expect(() => validateEnv({ NATS_URL: 'nats://127.0.0.1:4222', DATA_DIR: '/data' })).toThrow(
+      /DATA_DIR and NATS_URL: set one/,
+    );
+  });
+
+  it.each([
+    ['NATS_STREAM', 'has space'],
+    ['NATS_REPLICAS', '6'],
+    ['WRITE_TIMEOUT_MS', '10'],
+    ['REPLICA_NAME', 'a/b'],
+  ])('refuses %s=%p', (key, value) => {
+    expect(() => validateEnv({ [key]: value })).toThrow(new RegExp(key));
   });
 });
