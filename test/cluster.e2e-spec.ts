@@ -205,3 +205,51 @@ describe('GET /api/v1/cluster, embedded', () => {
     }
   });
 });
+
+describe('Cluster mode without NATS for a while', () => {
+  it('goes on reading, refuses writes and strong reads with 503, stays ready, and writes again once NATS is back', async () => {
+    const nats = await startNats({ servers: 1 });
+    const stream = streamName();
+    const app = await createTestApp({
+      env: {
+        NATS_URL: nats.urls[0],
+        NATS_STREAM: stream,
+        REPLICA_NAME: 'alone',
+        WRITE_TIMEOUT_MS: '2000',
+      },
+    });
+    const http = app.getHttpServer();
+    try {
+      await request(http).post('/api/v1/data/k').send({ id: 'before' }).expect(201);
+
+      await nats.kill(0);
+      const write = await request(http).post('/api/v1/data/k').send({ id: 'during' });
+      expect(write.status).toBe(503);
+      expect(['STORAGE_UNAVAILABLE', 'WRITE_UNCONFIRMED']).toContain(write.body.code);
+      await request(http).get('/api/v1/data/k/before').expect(200);
+      const strong = await request(http)
+        .get('/api/v1/data/k/before')
+        .set('X-Memdb-Consistency', 'strong');
+      expect(strong.status).toBe(503);
+      await request(http).get('/health/ready').expect(200);
+      const status = await request(http).get('/api/v1/cluster').expect(200);
+      expect(status.body.nats).not.toBe('connected');
+
+      await nats.restart(0);
+      // The client reconnects by itself; writes then go through again.
+      let again: request.Response | undefined;
+      for (let attempt = 0; attempt < 100; attempt++) {
+        again = await request(http)
+          .post('/api/v1/data/k')
+          .send({ id: `after-${attempt}` });
+        if (again.status === 201) break;
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      expect(again?.status).toBe(201);
+      const tables = await request(http).get('/api/v1/tables/k').expect(200);
+      expect(tables.body.records).toBeGreaterThanOrEqual(2);
+    } finally {
+      await app.close();
+    }
+  });
+});
