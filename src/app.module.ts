@@ -63,6 +63,7 @@ function clusterOptions(config: ConfigService<Env, true>): ClusterOptions | unde
     writeTimeoutMs: config.get('WRITE_TIMEOUT_MS', { infer: true }),
     duplicateWindowMs: config.get('IDEMPOTENCY_TTL_MS', { infer: true }),
     replicaName: config.get('REPLICA_NAME', { infer: true }) ?? `${hostname()}-${process.pid}`,
+    maxLag: config.get('MAX_LAG', { infer: true }),
   };
 }
 

@@ -30,6 +30,7 @@ describe('validateEnv', () => {
       NATS_STREAM: 'memdb',
       NATS_REPLICAS: 1,
       WRITE_TIMEOUT_MS: 5000,
+      MAX_LAG: 10_000,
     });
   });
 

@@ -320,6 +320,15 @@ export class Env {
   @Max(120_000)
   WRITE_TIMEOUT_MS = 5000;
 
+  /**
+   * Cluster mode: readiness fails while this replica is more than this many entries behind the
+   * stream. @default 10000
+   */
+  @IsIntegerSetting()
+  @Min(0)
+  @Max(1_000_000_000)
+  MAX_LAG = 10_000;
+
   /** This replica's name in GET /api/v1/cluster. @default <hostname>-<pid> */
   @IsOptional()
   @Matches(/^[A-Za-z0-9._-]{1,128}$/, {

@@ -24,6 +24,15 @@ export class StorageHealthIndicator {
         reason: `the journal cannot be written (${(failure as NodeJS.ErrnoException).code ?? failure.message}): writes are refused`,
       });
     }
+    const lag = this.storage.lag;
+    if (lag !== undefined && lag.behind > lag.max) {
+      // Far behind the stream: its reads would be stale. Losing NATS does not count (every
+      // replica would leave the Service at once); only a replica that cannot keep up does.
+      return indicator.down({
+        ...stats,
+        reason: `${lag.behind} entries behind the command stream (MAX_LAG ${lag.max})`,
+      });
+    }
     if (this.storage.overMemoryBudget) {
       return indicator.down({
         ...stats,

@@ -166,6 +166,16 @@ export class StorageService implements OnModuleInit, OnModuleDestroy {
     };
   }
 
+  /** Cluster mode: entries of the stream not applied yet, and the most readiness allows. */
+  get lag(): { readonly behind: number; readonly max: number } | undefined {
+    const log = this.core.log;
+    if (!(log instanceof NatsLog)) return undefined;
+    return {
+      behind: Math.max(0, log.streamLastSeq - this.machine.appliedSeq),
+      max: log.options.maxLag,
+    };
+  }
+
   /** Whether writes are refused because the heap is over its budget. */
   get overMemoryBudget(): boolean {
     return this.core.memory?.exceeded ?? false;

@@ -25,6 +25,8 @@ export interface ClusterOptions {
   /** At least IDEMPOTENCY_TTL_MS: the stream drops a repeated message id within it. */
   readonly duplicateWindowMs: number;
   readonly replicaName: string;
+  /** Readiness fails while this replica is more entries than this behind the stream. */
+  readonly maxLag: number;
 }
 
 /** What GET /api/v1/cluster says of the connection. */
