@@ -168,6 +168,36 @@ describe('Cluster mode (NATS_URL)', () => {
   });
 });
 
+describe('Cluster mode: commands larger than a NATS message', () => {
+  it('stores a bulk write over max_payload in the object store, and every replica applies it', async () => {
+    const stream = streamName();
+    const env = { BODY_LIMIT: '8mb', BULK_MAX: '10000' };
+    const a = await replica(stream, 'big-a', env);
+    const b = await replica(stream, 'big-b', env);
+    try {
+      // About 3 MiB, three times the server's default max_payload (1 MiB).
+      const records = Array.from({ length: 3000 }, (_, i) => ({
+        id: `r${i}`,
+        pad: 'x'.repeat(1000),
+      }));
+      const write = await request(a.getHttpServer()).post('/api/v1/data/big').send(records);
+      expect(write.status).toBe(201);
+      const seq = String(write.headers['x-memdb-seq']);
+
+      const onB = await request(b.getHttpServer())
+        .get('/api/v1/tables/big')
+        .set('X-Memdb-Min-Seq', seq)
+        .expect(200);
+      expect(onB.body.records).toBe(3000);
+      const one = await request(b.getHttpServer()).get('/api/v1/data/big/r2999').expect(200);
+      expect(one.body.pad).toHaveLength(1000);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+      await deleteStream(stream);
+    }
+  });
+});
+
 describe('Cluster mode: the stream', () => {
   it('refuses to start on an existing stream with other settings, naming the differences', async () => {
     const stream = streamName();

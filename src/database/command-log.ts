@@ -160,18 +160,24 @@ export class CommandLog {
     try {
       outcome = this.machine.apply(seq, command);
     } catch (error) {
-      // Logged but not applicable (a bug): never skipped, so nothing more is applied or served.
-      if (this.stopped === undefined) {
-        this.stopped = error as Error;
-        new Logger('CommandLog').error(
-          `Stopped applying the log: ${this.stopped.message}. Every request now gets 503; a restart replays the log and stops at the same entry until a fixed memdb applies it.`,
-        );
-        this.onStopped?.(this.stopped);
-      }
+      this.halt(error as Error);
       throw error;
     }
     if (this.waiters.size > 0) this.notify();
     return { seq, outcome };
+  }
+
+  /**
+   * Stops at an entry that cannot be applied (a bug, or its stored body gone): never skipped,
+   * so nothing more is applied or served.
+   */
+  protected halt(error: Error): void {
+    if (this.stopped !== undefined) return;
+    this.stopped = error;
+    new Logger('CommandLog').error(
+      `Stopped applying the log: ${error.message}. Every request now gets 503; a restart replays the log and stops at the same entry until a fixed memdb applies it.`,
+    );
+    this.onStopped?.(error);
   }
 
   protected notify(): void {

@@ -7,12 +7,13 @@ import {
   type JetStreamManager,
   type StreamConfig,
 } from '@nats-io/jetstream';
+import { Objm, type ObjectStore } from '@nats-io/obj';
 import { connect } from '@nats-io/transport-node';
 import { randomUUID } from 'node:crypto';
 import { CommandLog, type Applied } from '../command-log';
 import type { Command } from '../commands';
 import { StorageUnavailableError, WriteUnconfirmedError } from '../database.errors';
-import type { StateMachine } from '../state-machine';
+import { UnappliableEntryError, type StateMachine } from '../state-machine';
 
 type NatsConnection = Awaited<ReturnType<typeof connect>>;
 
@@ -42,6 +43,19 @@ export class StreamMismatchError extends Error {
   }
 }
 
+/**
+ * A log entry standing for a command too large for one NATS message (`max_payload`): the
+ * command itself is in the object store under `name`.
+ */
+interface LargeCommand {
+  readonly v: 1;
+  readonly op: 'stored';
+  readonly name: string;
+}
+
+/** Room left in a message for its headers and framing. */
+const MESSAGE_OVERHEAD = 4096;
+
 interface Waiting {
   readonly resolve: (applied: Applied) => void;
   readonly reject: (error: unknown) => void;
@@ -65,6 +79,8 @@ export class NatsLog extends CommandLog {
   /** The stream's last sequence as this replica last heard of it. */
   private lastSeq = 0;
   private consuming: Promise<void> | undefined;
+  /** Where commands larger than a message go (created with the stream, on first use). */
+  private objects: Promise<ObjectStore> | undefined;
   private stopping = false;
   state: NatsState = 'disconnected';
 
@@ -142,6 +158,7 @@ export class NatsLog extends CommandLog {
       throw new StorageUnavailableError('the replica is not connected to NATS');
     }
     const id = randomUUID();
+    const payload = JSON.stringify(command);
     return new Promise<Applied>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiting.delete(id);
@@ -157,10 +174,7 @@ export class NatsLog extends CommandLog {
           reject(error);
         },
       });
-      js.publish(this.subject, JSON.stringify(command), {
-        msgID: id,
-        timeout: this.options.writeTimeoutMs,
-      }).then(
+      this.publish(js, id, payload).then(
         (ack) => {
           this.lastSeq = Math.max(this.lastSeq, ack.seq);
         },
@@ -175,6 +189,58 @@ export class NatsLog extends CommandLog {
         },
       );
     });
+  }
+
+  /**
+   * Publishes a command's JSON; one larger than the server's max_payload goes to the object
+   * store first, and the log carries its name (every replica reads it back before applying).
+   */
+  private async publish(js: JetStreamClient, id: string, payload: string) {
+    const options = { msgID: id, timeout: this.options.writeTimeoutMs };
+    const limit = (this.nc?.info?.max_payload ?? 1024 * 1024) - MESSAGE_OVERHEAD;
+    if (Buffer.byteLength(payload) <= limit) return js.publish(this.subject, payload, options);
+    const objects = await this.objectStore();
+    await objects.putBlob({ name: id }, Buffer.from(payload));
+    const reference: LargeCommand = { v: 1, op: 'stored', name: id };
+    return js.publish(this.subject, JSON.stringify(reference), options);
+  }
+
+  /** The object store of large commands, `<NATS_STREAM>-commands`. */
+  private objectStore(): Promise<ObjectStore> {
+    this.objects ??= new Objm(this.nc!).create(`${this.options.stream}-commands`, {
+      storage: 'file' as never,
+      replicas: this.options.replicas,
+    });
+    // A failed creation is tried again by the next large command.
+    this.objects.catch(() => (this.objects = undefined));
+    return this.objects;
+  }
+
+  /** The command an entry stands for: itself, or the large one it names. */
+  private async commandOf(seq: number, entry: Command | LargeCommand): Promise<Command> {
+    if ((entry as { op?: unknown }).op !== 'stored') return entry as Command;
+    const { name } = entry as LargeCommand;
+    let bytes: Uint8Array | null = null;
+    // Reading it may fail while NATS elects a leader: tried again for a while, in order.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        bytes = await (await this.objectStore()).getBlob(name);
+        break;
+      } catch (error) {
+        if (attempt >= 30 || this.stopping) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+    }
+    if (bytes === null) {
+      // Gone (purged by hand?): applying without it would make this replica differ.
+      const error = new UnappliableEntryError(
+        seq,
+        `the command stored as '${name}' is missing from the object store`,
+      );
+      this.halt(error);
+      throw error;
+    }
+    return JSON.parse(Buffer.from(bytes).toString('utf8')) as Command;
   }
 
   /** Publishes a no-op and resolves once this replica has applied it (a strong read). */
@@ -234,7 +300,8 @@ export class NatsLog extends CommandLog {
       if (seq <= this.machineRef.appliedSeq) continue;
       let applied: Applied;
       try {
-        applied = this.applyNow(seq, message.json<Command>());
+        const command = await this.commandOf(seq, message.json<Command | LargeCommand>());
+        applied = this.applyNow(seq, command);
       } catch (error) {
         // applyNow stopped the log (it logs and tells main.ts): never applied past this entry.
         this.rejectAll(error);
