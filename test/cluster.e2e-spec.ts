@@ -120,6 +120,40 @@ describe('Cluster mode (NATS_URL)', () => {
     }
   });
 
+  it('replays an Idempotency-Key answer through another replica, and never writes twice', async () => {
+    const body = { title: 'once' };
+    const first = await request(httpA)
+      .post('/api/v1/data/idem')
+      .set('Idempotency-Key', 'cluster-1')
+      .send(body)
+      .expect(201);
+    // The answer travels on the stream: until B has it, B answers 409 IDEMPOTENCY_KEY_EXPIRED
+    // (the stream dropped the repeat) and writes nothing.
+    let again: request.Response | undefined;
+    for (let attempt = 0; attempt < 50; attempt++) {
+      again = await request(httpB)
+        .post('/api/v1/data/idem')
+        .set('Idempotency-Key', 'cluster-1')
+        .send(body);
+      if (again.status !== 409) break;
+      expect(again.body).toMatchObject({ code: 'IDEMPOTENCY_KEY_EXPIRED' });
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+
+    expect(again?.status).toBe(201);
+    expect(again?.headers['idempotency-replayed']).toBe('true');
+    expect(again?.body).toEqual(first.body);
+    const seq = String(again?.headers['x-memdb-seq']);
+    for (const http of [httpA, httpB]) {
+      const table = await request(http)
+        .get('/api/v1/tables/idem')
+        .set('X-Memdb-Consistency', 'strong')
+        .expect(200);
+      expect(table.body.records).toBe(1);
+      expect(seq).toBe(String(first.headers['x-memdb-seq']));
+    }
+  });
+
   it('refuses a consistency other than local or strong with 400', async () => {
     const res = await request(httpA)
       .get('/api/v1/tables')

@@ -74,10 +74,11 @@ export class CommandLog {
   }
 
   /**
-   * Logs and applies a command. Synchronous without a journal.
+   * Logs and applies a command. Synchronous without a journal. (The Idempotency-Key's id matters
+   * in cluster mode, where it is the message id; here the journal keeps the answers instead.)
    * @throws the journal's DatabaseError when it cannot be written (nothing is applied)
    */
-  submit(command: Command): Applied | Promise<Applied> {
+  submit(command: Command, _idempotencyId?: string): Applied | Promise<Applied> {
     if (this.stopped !== undefined) throw this.stopped;
     const seq = ++this.last;
     if (this.journal === undefined) return this.applyNow(seq, command);

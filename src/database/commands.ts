@@ -55,6 +55,11 @@ export type Command =
   | { readonly v: 1; readonly op: 'createTable'; readonly table: string }
   /** Changes nothing: a strong read waits until its replica has applied one (cluster mode). */
   | { readonly v: 1; readonly op: 'barrier' }
+  /**
+   * Changes no data: an answer kept for Idempotency-Key, which every replica keeps as it applies
+   * the entry (cluster mode), so a retry on any replica gets the first answer.
+   */
+  | { readonly v: 1; readonly op: 'answer'; readonly answer: unknown }
   | { readonly v: 1; readonly op: 'dropTable'; readonly table: string }
   | {
       readonly v: 1;
@@ -97,6 +102,8 @@ export function commandProblem(value: unknown): string | undefined {
     return `command format version ${JSON.stringify(command.v)} is not one this server knows (it knows ${COMMAND_VERSION}): upgrade memdb`;
   }
   if (command.op === 'barrier') return undefined;
+  if (command.op === 'answer')
+    return 'answer' in command ? undefined : 'an answer without its answer';
   if (typeof command.table !== 'string') return 'a command without a table';
   const ok = (() => {
     switch (command.op) {

@@ -27,7 +27,8 @@ export type DatabaseErrorCode =
   | 'RESULT_TOO_LARGE'
   | 'LOCK_TIMEOUT'
   | 'SNAPSHOT_TOO_OLD'
-  | 'WRITE_UNCONFIRMED';
+  | 'WRITE_UNCONFIRMED'
+  | 'IDEMPOTENCY_KEY_EXPIRED';
 
 /** Base of every storage failure. Knows nothing of HTTP. */
 export abstract class DatabaseError extends Error {
@@ -241,6 +242,22 @@ export class WriteUnconfirmedError extends DatabaseError {
   constructor(timeoutMs: number) {
     super(
       `No outcome for this write within ${timeoutMs} ms (WRITE_TIMEOUT_MS): it may or may not have happened. Retry it with the same Idempotency-Key`,
+    );
+  }
+}
+
+/**
+ * Cluster mode: the stream already holds this Idempotency-Key's request (it dropped the repeat
+ * as a duplicate), but this replica has no answer for it: forgotten early, or not arrived yet.
+ * Never a second write; the outcome must be read back.
+ */
+export class IdempotencyKeyExpiredError extends DatabaseError {
+  readonly code = 'IDEMPOTENCY_KEY_EXPIRED';
+  readonly retryAfterSeconds = 1;
+
+  constructor(readonly seq: number) {
+    super(
+      `A request with this Idempotency-Key was already applied (log entry ${seq}), and its answer is not kept here (forgotten early, or still on its way from the replica that took it): it was not written again. Retry shortly for the first answer, or read the outcome back`,
     );
   }
 }

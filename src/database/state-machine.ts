@@ -112,6 +112,7 @@ export class StateMachine {
   private run(seq: number, command: Command): unknown {
     switch (command.op) {
       case 'barrier':
+      case 'answer':
         return undefined;
       case 'insert': {
         const table = this.tableForWrite(command.table);

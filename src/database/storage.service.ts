@@ -56,6 +56,11 @@ export interface WriteConditions {
  */
 export interface Receipt {
   seq?: number;
+  /**
+   * The request's Idempotency-Key, digested with its scope and request: in cluster mode the
+   * command's message id, so the stream drops a repeat published through any replica.
+   */
+  readonly idempotencyId?: string;
 }
 
 /** GET /api/v1/cluster. */
@@ -503,7 +508,7 @@ export class StorageService implements OnModuleInit, OnModuleDestroy {
     const memory = this.core.memory;
     if (memory?.exceeded) throw new StorageFullError(memory.used, memory.limitBytes);
     const { seq, outcome } = await this.core.gate.run(
-      () => this.withTableLock(table, () => this.core.log.submit(build())),
+      () => this.withTableLock(table, () => this.core.log.submit(build(), receipt?.idempotencyId)),
       () => new LockTimeoutError(table, this.core.lockTimeoutMs),
     );
     if (this.core.journal !== undefined) await this.core.journal.durable();

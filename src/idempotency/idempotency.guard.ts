@@ -9,6 +9,7 @@ import { ConfigService } from '@nestjs/config';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Env } from '../config/env.validation';
 import { presentedKey } from '../common/guards/api-key.guard';
+import { setIdempotencyId } from '../common/http/sequence';
 import { ApiProblemException } from '../common/problems/api-problem.exception';
 import { captureAnswer } from './answer-capture';
 import { type Attempt, type FinalAnswer, IdempotencyStore } from './idempotency.store';
@@ -61,15 +62,16 @@ export class IdempotencyGuard implements CanActivate {
         'Idempotency-Key must be 1 to 255 visible ASCII characters (no spaces), sent once',
       );
     }
-    const decision = this.store.begin(
-      sha256(this.scopeOf(request, req)),
-      sha256(header),
-      requestDigest(req.method ?? '', pathOf(req), request.body),
-    );
+    const scope = sha256(this.scopeOf(request, req));
+    const key = sha256(header);
+    const digest = requestDigest(req.method ?? '', pathOf(req), request.body);
+    const decision = this.store.begin(scope, key, digest);
     switch (decision.outcome) {
       case 'run': {
         const response = http.getResponse<{ raw?: ServerResponse }>();
         const { attempt } = decision;
+        // In cluster mode the command's message id: the stream drops a repeat through any replica.
+        setIdempotencyId(response.raw ?? response, sha256(`${scope}:${key}:${digest}`));
         captureAnswer(response.raw ?? (response as ServerResponse), this.store.maxBytes, (answer) =>
           this.settle(attempt, answer),
         );

@@ -20,6 +20,22 @@ class SeqReceipt implements Receipt {
   set seq(value: number | undefined) {
     if (value !== undefined) this.res.header(SEQ_HEADER, String(value));
   }
+
+  /** Set by IdempotencyGuard on the request's response (see setIdempotencyId). */
+  get idempotencyId(): string | undefined {
+    const raw = (this.res as { raw?: object }).raw ?? this.res;
+    return (raw as { [IDEMPOTENCY_ID]?: string })[IDEMPOTENCY_ID];
+  }
+}
+
+const IDEMPOTENCY_ID = Symbol('memdb.idempotencyId');
+
+/**
+ * Marks a response's request as one with an Idempotency-Key (its digest with scope and
+ * request), which its write then carries as the command's message id in cluster mode.
+ */
+export function setIdempotencyId(raw: object, id: string): void {
+  (raw as { [IDEMPOTENCY_ID]?: string })[IDEMPOTENCY_ID] = id;
 }
 
 export function seqTo(res: HeaderSink): Receipt {

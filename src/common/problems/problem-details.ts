@@ -43,6 +43,7 @@ export const DATABASE_ERROR_STATUS = {
   LOCK_TIMEOUT: HttpStatus.SERVICE_UNAVAILABLE,
   SNAPSHOT_TOO_OLD: HttpStatus.SERVICE_UNAVAILABLE,
   WRITE_UNCONFIRMED: HttpStatus.SERVICE_UNAVAILABLE,
+  IDEMPOTENCY_KEY_EXPIRED: HttpStatus.CONFLICT,
 } as const satisfies Record<DatabaseErrorCode, HttpStatus>;
 
 /** Errors thrown below Nest (body parsing) carry an http-errors status and `expose`. */

@@ -12,7 +12,11 @@ import { connect } from '@nats-io/transport-node';
 import { randomUUID } from 'node:crypto';
 import { CommandLog, type Applied } from '../command-log';
 import type { Command } from '../commands';
-import { StorageUnavailableError, WriteUnconfirmedError } from '../database.errors';
+import {
+  IdempotencyKeyExpiredError,
+  StorageUnavailableError,
+  WriteUnconfirmedError,
+} from '../database.errors';
 import { UnappliableEntryError, type StateMachine } from '../state-machine';
 
 type NatsConnection = Awaited<ReturnType<typeof connect>>;
@@ -151,13 +155,15 @@ export class NatsLog extends CommandLog {
    * @throws WriteUnconfirmedError when no outcome comes within WRITE_TIMEOUT_MS (the write may
    *   or may not have happened), StorageUnavailableError when the stream cannot be reached
    */
-  override submit(command: Command): Promise<Applied> {
+  override submit(command: Command, idempotencyId?: string): Promise<Applied> {
     if (this.stopped !== undefined) throw this.stopped;
     const js = this.js;
     if (js === undefined || this.state !== 'connected') {
       throw new StorageUnavailableError('the replica is not connected to NATS');
     }
-    const id = randomUUID();
+    // A repeat of an Idempotency-Key request gets the same id, so the stream drops it (within
+    // its duplicate window) through whichever replica it comes.
+    const id = idempotencyId ?? randomUUID();
     const payload = JSON.stringify(command);
     return new Promise<Applied>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -177,6 +183,12 @@ export class NatsLog extends CommandLog {
       this.publish(js, id, payload).then(
         (ack) => {
           this.lastSeq = Math.max(this.lastSeq, ack.seq);
+          if (ack.duplicate) {
+            // Applied once already, as entry ack.seq: never again; its answer is the first one.
+            const waiting = this.waiting.get(id);
+            this.waiting.delete(id);
+            waiting?.reject(new IdempotencyKeyExpiredError(ack.seq));
+          }
         },
         (error: unknown) => {
           const waiting = this.waiting.get(id);
@@ -243,6 +255,21 @@ export class NatsLog extends CommandLog {
     return JSON.parse(Buffer.from(bytes).toString('utf8')) as Command;
   }
 
+  /** Told of each kept answer the stream carries (every replica keeps them all). */
+  onAnswer: ((answer: unknown) => void) | undefined;
+
+  /**
+   * Puts an answer kept for Idempotency-Key on the stream, so every replica keeps it. Its loss
+   * (NATS down) only means a repeat through another replica gets IDEMPOTENCY_KEY_EXPIRED.
+   */
+  publishAnswer(answer: unknown): void {
+    const js = this.js;
+    if (js === undefined || this.state !== 'connected') return;
+    void this.publish(js, randomUUID(), JSON.stringify({ v: 1, op: 'answer', answer })).catch(
+      () => undefined,
+    );
+  }
+
   /** Publishes a no-op and resolves once this replica has applied it (a strong read). */
   async barrier(): Promise<void> {
     await this.submit({ v: 1, op: 'barrier' });
@@ -302,6 +329,7 @@ export class NatsLog extends CommandLog {
       try {
         const command = await this.commandOf(seq, message.json<Command | LargeCommand>());
         applied = this.applyNow(seq, command);
+        if (command.op === 'answer') this.onAnswer?.(command.answer);
       } catch (error) {
         // applyNow stopped the log (it logs and tells main.ts): never applied past this entry.
         this.rejectAll(error);

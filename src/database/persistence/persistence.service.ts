@@ -193,6 +193,12 @@ export class PersistenceService implements OnModuleInit, OnApplicationShutdown {
     if (log instanceof NatsLog) {
       // Cluster mode: the stream is the log; the replica serves once it has applied what the
       // stream held when it started.
+      // Answers kept for Idempotency-Key travel on the stream: every replica keeps them all.
+      const answers = this.answers;
+      if (answers !== undefined) {
+        log.onAnswer = (answer) => answers.import([answer]);
+        answers.onStored = (answer: unknown) => log.publishAnswer(answer);
+      }
       await log.start();
       this.core.finishLoading(undefined);
       return undefined;
