@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import {
   DeliverPolicy,
   jetstream,
+  type ConsumerMessages,
   jetstreamManager,
   type JetStreamClient,
   type JetStreamManager,
@@ -66,6 +67,12 @@ interface Waiting {
 }
 
 const NANOS_PER_MS = 1_000_000;
+/** How long to wait before making the stream consumer again after it failed. */
+const CONSUMER_RETRY_MS = 1000;
+/** How long a pull for the stream's entries waits on the server (it sends heartbeats meanwhile). */
+const CONSUMER_EXPIRES_MS = 4000;
+/** A consumer that has sent nothing for this long while connected is made again. */
+const CONSUMER_SILENCE_MS = 6000;
 
 /**
  * Cluster mode's log: a command is published to the JetStream stream, every replica (this one
@@ -313,15 +320,61 @@ export class NatsLog extends CommandLog {
     return info.state.last_seq;
   }
 
-  /** Applies the stream in order, from the first entry this replica has not applied. */
+  /**
+   * Applies the stream in order, from the first entry this replica has not applied. The
+   * consumer is made again from there whenever it stops delivering: nats.js's ordered consumer
+   * does not recover by itself when the server holding it dies (it retries a consumer info
+   * that times out forever), nor when creating it fails.
+   */
   private async consume(): Promise<void> {
+    while (!this.stopping && this.stopped === undefined) {
+      try {
+        if (await this.consumeOnce()) return;
+      } catch (error) {
+        if (this.stopping) return;
+        this.logger.warn(`The stream consumer failed (${String(error)}): making it again`);
+      }
+      if (!this.stopping) await new Promise((resolve) => setTimeout(resolve, CONSUMER_RETRY_MS));
+    }
+  }
+
+  /** @returns true when consuming is over (stopping, or an entry could not be applied) */
+  private async consumeOnce(): Promise<boolean> {
     const consumer = await this.js!.consumers.get(this.options.stream, {
       deliver_policy: DeliverPolicy.StartSequence,
       opt_start_seq: this.machineRef.appliedSeq + 1,
     });
-    const messages = await consumer.consume();
+    // The server answers a waiting pull with a heartbeat every CONSUMER_EXPIRES_MS / 2: silence
+    // for longer than CONSUMER_SILENCE_MS while connected means the consumer is gone.
+    const messages = await consumer.consume({ expires: CONSUMER_EXPIRES_MS });
+    let heard = Date.now();
+    const watchdog = setInterval(() => {
+      if (this.state !== 'connected') heard = Date.now();
+      else if (Date.now() - heard > CONSUMER_SILENCE_MS) {
+        this.logger.warn(
+          `The stream consumer has been silent for ${CONSUMER_SILENCE_MS} ms (its server died?): making it again from entry ${this.machineRef.appliedSeq + 1}`,
+        );
+        clearInterval(watchdog);
+        void messages.close();
+      }
+    }, CONSUMER_SILENCE_MS / 4);
+    void (async () => {
+      for await (const status of messages.status()) {
+        if (status.type === 'heartbeat' || status.type === 'discard') heard = Date.now();
+      }
+    })();
+    try {
+      return await this.applyMessages(messages, () => (heard = Date.now()));
+    } finally {
+      clearInterval(watchdog);
+    }
+  }
+
+  /** @returns true when consuming is over (stopping, or an entry could not be applied) */
+  private async applyMessages(messages: ConsumerMessages, onMessage: () => void): Promise<boolean> {
     for await (const message of messages) {
-      if (this.stopping) break;
+      onMessage();
+      if (this.stopping) return true;
       const seq = message.seq;
       this.lastSeq = Math.max(this.lastSeq, seq + message.info.pending);
       if (seq <= this.machineRef.appliedSeq) continue;
@@ -333,7 +386,7 @@ export class NatsLog extends CommandLog {
       } catch (error) {
         // applyNow stopped the log (it logs and tells main.ts): never applied past this entry.
         this.rejectAll(error);
-        break;
+        return true;
       }
       const id = message.headers?.get('Nats-Msg-Id');
       if (id !== undefined && id !== '') {
@@ -344,6 +397,7 @@ export class NatsLog extends CommandLog {
         }
       }
     }
+    return this.stopping;
   }
 
   private rejectAll(error: unknown): void {
