@@ -341,7 +341,9 @@ heavy('Cluster failures (3 NATS servers, an R3 stream)', () => {
     });
 
     expect(code).toBe(1);
-    expect(stderr).toMatch(/memdb failed to start: .*connection refused/i);
+    expect(stderr).toMatch(
+      /memdb failed to start: cannot reach NATS at .* \(NATS_URL\): .*connection refused/i,
+    );
   });
 
   it('exits 1 naming the differences on a stream with other settings', async () => {
@@ -364,7 +366,7 @@ describe('Cluster mode with NATS unreachable at start', () => {
       createTestApp({
         env: { NATS_URL: `nats://127.0.0.1:${await freePort()}`, NATS_STREAM: 'never' },
       }),
-    ).rejects.toThrow(/connection refused/i);
+    ).rejects.toThrow(/cannot reach NATS at .* \(NATS_URL\): .*connection refused/i);
     expect(Date.now() - started).toBeLessThan(30_000);
   });
 });

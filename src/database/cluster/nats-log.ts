@@ -118,11 +118,17 @@ export class NatsLog extends CommandLog {
    */
   async start(): Promise<void> {
     const { servers, stream } = this.options;
-    this.nc = await connect({
-      servers: [...servers],
-      name: this.options.replicaName,
-      maxReconnectAttempts: -1,
-    });
+    try {
+      this.nc = await connect({
+        servers: [...servers],
+        name: this.options.replicaName,
+        maxReconnectAttempts: -1,
+      });
+    } catch (error) {
+      throw new Error(
+        `cannot reach NATS at ${servers.join(',')} (NATS_URL): ${error instanceof Error ? error.message : String(error)}`,
+      );
+    }
     this.state = 'connected';
     void this.watchStatus(this.nc);
     this.jsm = await jetstreamManager(this.nc);
