@@ -44,7 +44,7 @@ export class CommandLog {
   /** Told once when that happens (main.ts then stops the process, exit 1). */
   onStopped: ((error: Error) => void) | undefined;
 
-  constructor(private readonly machine: StateMachine) {
+  constructor(protected readonly machine: StateMachine) {
     this.last = machine.appliedSeq;
   }
 
@@ -98,8 +98,7 @@ export class CommandLog {
   /** Applies an entry read back from the log (recovery). */
   replay(seq: number, command: Command): Outcome {
     this.last = Math.max(this.last, seq);
-    const outcome = this.machine.apply(seq, command);
-    return outcome;
+    return this.machine.apply(seq, command);
   }
 
   /**

@@ -96,10 +96,10 @@ export class NatsLog extends CommandLog {
   state: NatsState = 'disconnected';
 
   constructor(
-    private readonly machineRef: StateMachine,
+    machine: StateMachine,
     readonly options: ClusterOptions,
   ) {
-    super(machineRef);
+    super(machine);
   }
 
   get subject(): string {
@@ -108,7 +108,7 @@ export class NatsLog extends CommandLog {
 
   /** The stream's last sequence as last heard of (GET /api/v1/cluster). */
   get streamLastSeq(): number {
-    return Math.max(this.lastSeq, this.machineRef.appliedSeq);
+    return Math.max(this.lastSeq, this.machine.appliedSeq);
   }
 
   /**
@@ -348,7 +348,7 @@ export class NatsLog extends CommandLog {
   private async consumeOnce(): Promise<boolean> {
     const consumer = await this.js!.consumers.get(this.options.stream, {
       deliver_policy: DeliverPolicy.StartSequence,
-      opt_start_seq: this.machineRef.appliedSeq + 1,
+      opt_start_seq: this.machine.appliedSeq + 1,
     });
     // The server answers a waiting pull with a heartbeat every CONSUMER_EXPIRES_MS / 2: silence
     // for longer than CONSUMER_SILENCE_MS while connected means the consumer is gone.
@@ -358,7 +358,7 @@ export class NatsLog extends CommandLog {
       if (this.state !== 'connected') heard = Date.now();
       else if (Date.now() - heard > CONSUMER_SILENCE_MS) {
         this.logger.warn(
-          `The stream consumer has been silent for ${CONSUMER_SILENCE_MS} ms (its server died?): making it again from entry ${this.machineRef.appliedSeq + 1}`,
+          `The stream consumer has been silent for ${CONSUMER_SILENCE_MS} ms (its server died?): making it again from entry ${this.machine.appliedSeq + 1}`,
         );
         clearInterval(watchdog);
         void messages.close();
@@ -383,7 +383,7 @@ export class NatsLog extends CommandLog {
       if (this.stopping) return true;
       const seq = message.seq;
       this.lastSeq = Math.max(this.lastSeq, seq + message.info.pending);
-      if (seq <= this.machineRef.appliedSeq) continue;
+      if (seq <= this.machine.appliedSeq) continue;
       let applied: Applied;
       try {
         const command = await this.commandOf(seq, message.json<Command | LargeCommand>());

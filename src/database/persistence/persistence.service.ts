@@ -377,7 +377,7 @@ export class PersistenceService implements OnModuleInit, OnApplicationShutdown {
 
   /** Writes a snapshot of this instant and starts a fresh journal; writes continue meanwhile. */
   compact(): Promise<void> {
-    this.assertServing();
+    this.core.assertServing();
     this.compacting ??= this.maintenance
       .runExclusive(() => this.runCompaction())
       .finally(() => (this.compacting = undefined));
@@ -471,7 +471,7 @@ export class PersistenceService implements OnModuleInit, OnApplicationShutdown {
 
   private async runCompaction(): Promise<void> {
     // Queued behind a restore while shutdown began: the journal may be closing.
-    this.assertServing();
+    this.core.assertServing();
     if (this.options === undefined || this.journal === undefined) return;
     const started = performance.now();
     const { next, segment } = await this.openNextJournal();
@@ -506,7 +506,7 @@ export class PersistenceService implements OnModuleInit, OnApplicationShutdown {
    * sent; writes are held only while table references are copied.
    */
   async backup(receipt?: Receipt): Promise<Readable> {
-    this.assertServing();
+    this.core.assertServing();
     const { tables, seq } = await this.core.exclusive(() => ({
       tables: this.core.machine.copyTables(),
       seq: this.core.machine.appliedSeq,
@@ -526,7 +526,7 @@ export class PersistenceService implements OnModuleInit, OnApplicationShutdown {
     data: readonly TableData[],
     receipt?: Receipt,
   ): Promise<{ tables: number; records: number }> {
-    this.assertServing();
+    this.core.assertServing();
     if (this.core.log instanceof NatsLog) {
       throw new StorageUnavailableError(
         'a restore is not available in cluster mode yet (issue 12): restore into an embedded server',
@@ -535,7 +535,7 @@ export class PersistenceService implements OnModuleInit, OnApplicationShutdown {
     const built = this.core.machine.build(data);
     const log = this.core.log;
     await this.maintenance.runExclusive(async () => {
-      this.assertServing();
+      this.core.assertServing();
       if (this.options === undefined || this.journal === undefined) {
         await this.core.exclusive(() => this.swapIn(built));
         return;
@@ -596,11 +596,6 @@ export class PersistenceService implements OnModuleInit, OnApplicationShutdown {
     const seq = this.core.log.reserve();
     this.core.machine.swap(built, seq);
     this.core.log.advanceTo(seq);
-  }
-
-  /** @throws StorageUnavailableError while loading or shutting down */
-  private assertServing(): void {
-    this.core.assertServing();
   }
 
   /**
