@@ -121,6 +121,10 @@ export class NatsLog extends CommandLog {
     this.nextSnapshotAt = options.snapshotEvery;
   }
 
+  override get sequencesItself(): boolean {
+    return true;
+  }
+
   get subject(): string {
     return `${this.options.stream}.commands`;
   }
