@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import request from 'supertest';
 import { eachLine, killOnExit, stopChild, StopWaiting } from '../scripts/processes';
 import { freePort, natsClusters, waitFor, type NatsCluster } from './helpers/nats-cluster';
+import { startReplica } from './helpers/cluster';
 import { CapturingLogger, createTestApp, TEST_HTTP_ADAPTER } from './helpers/test-app';
 
 /**
@@ -30,16 +31,8 @@ function replica(
   name: string,
   logger?: CapturingLogger,
 ): Promise<INestApplication> {
-  return createTestApp({
-    logger,
-    env: {
-      NATS_URL: cluster.urls.join(','),
-      NATS_STREAM: stream,
-      NATS_REPLICAS: '3',
-      REPLICA_NAME: name,
-      WRITE_TIMEOUT_MS: '10000',
-    },
-  });
+  const env = { NATS_REPLICAS: '3', WRITE_TIMEOUT_MS: '10000' };
+  return startReplica({ natsUrl: cluster.urls.join(','), stream, name, env, logger });
 }
 
 /** A whole table as one replica has it once it has applied `seq`, sorted by id. */

@@ -1,6 +1,7 @@
 import type { INestApplication } from '@nestjs/common';
 import request from 'supertest';
 import { PersistenceService } from '../src/database/persistence/persistence.service';
+import { bytes } from './helpers/bodies';
 import { tempDirs } from './helpers/temp-dirs';
 import { createTestApp, PROBLEM_JSON } from './helpers/test-app';
 
@@ -277,15 +278,7 @@ describe('Positions across restarts (DATA_DIR)', () => {
     app = await createTestApp({ env: { DATA_DIR: dir } });
     http = app.getHttpServer();
     expect(seqOf(await request(http).get('/api/v1/data/r/b').expect(200))).toBe(second);
-    const backup = await request(http)
-      .get('/api/v1/admin/backup')
-      .buffer(true)
-      .parse((stream, done) => {
-        const chunks: Buffer[] = [];
-        stream.on('data', (chunk: Buffer) => chunks.push(chunk));
-        stream.on('end', () => done(null, Buffer.concat(chunks)));
-      })
-      .expect(200);
+    const backup = await bytes(request(http).get('/api/v1/admin/backup')).expect(200);
     const third = seqOf(await request(http).post('/api/v1/data/r').send({ id: 'c' }).expect(201));
     const restored = await request(http)
       .post('/api/v1/admin/restore')
