@@ -1,6 +1,7 @@
 import type { INestApplication } from '@nestjs/common';
 import request from 'supertest';
 import { HoldingProxy } from '../src/common/throttling/redis-servers.spec-helper';
+import { DatabaseCore } from '../src/database/database-core';
 import { StorageService } from '../src/database/storage.service';
 import { bytes, lines, NDJSON, ndjson } from './helpers/bodies';
 import { deleteStream, startReplica, streamNames } from './helpers/cluster';
@@ -27,6 +28,8 @@ const streamName = streamNames('contract');
 type Http = ReturnType<INestApplication['getHttpServer']>;
 type Rec = Record<string, unknown> & { id: string };
 type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
+/** A request's answer from a replica that lagged, and the spied call it got as far as. */
+type CaughtUp = { res: request.Response; call: unknown[] };
 
 const REPLICAS = ['replica-a', 'replica-b', 'replica-c'];
 /** The replica whose NATS connection goes through a HoldingProxy. */
@@ -200,12 +203,14 @@ describe('Issue 12 contract: every route through a round robin of three replicas
   /**
    * Runs `step` while the lagging replica hears nothing from NATS (its own requests still
    * reach NATS), the client's next request going to the replica before it. `step` gets
-   * `waiting(answer)`: resolves with the arguments of the first call of the lagging replica's
-   * StorageService method `watch` (the request began to wait), fails if `answer` came first.
+   * `catchUp(request)` for a request it sends to the lagging replica: once that request got as
+   * far as the first call of the spy `watch` puts on the replica, the replica hears NATS again
+   * and catches up; resolves with the answer and the spied call's arguments. It fails if the
+   * answer comes before the call.
    */
   async function whileLagging(
-    watch: 'waitForSeq' | 'barrier',
-    step: (waiting: (answer: Promise<request.Response>) => Promise<unknown[]>) => Promise<void>,
+    watch: (replica: INestApplication) => jest.SpyInstance,
+    step: (catchUp: (request: PromiseLike<request.Response>) => Promise<CaughtUp>) => Promise<void>,
   ): Promise<void> {
     const before = (LAGGING + REPLICAS.length - 1) % REPLICAS.length;
     while (client.next !== before) await client.get('/api/v1/tables').expect(200);
@@ -213,23 +218,29 @@ describe('Issue 12 contract: every route through a round robin of three replicas
     const storage = apps[LAGGING].get(StorageService);
     expect(await storage.waitForSeq(client.seq, 60_000)).toBe(true);
     proxy!.hold();
-    const spy = jest.spyOn(storage, watch);
-    const waiting = (answer: Promise<request.Response>) => {
+    const spy = watch(apps[LAGGING]);
+    const catchUp = async (sent: PromiseLike<request.Response>): Promise<CaughtUp> => {
+      expect(client.last).toBe(LAGGING);
+      const answer = Promise.resolve(sent);
       let answered: request.Response | undefined;
       void answer.then((res) => (answered = res));
-      return waitFor(
-        `a call of ${watch}`,
+      const call = await waitFor(
+        `a call of ${spy.getMockName()}`,
         async () => {
           if (spy.mock.calls.length > 0) return spy.mock.calls[0] as unknown[];
           if (answered !== undefined)
-            throw new StopWaiting(`answered ${answered.status} without calling ${watch}`);
+            throw new StopWaiting(
+              `answered ${answered.status} before a call of ${spy.getMockName()}`,
+            );
           return undefined;
         },
         30_000,
       );
+      proxy!.release();
+      return { res: await answer, call };
     };
     try {
-      await step(waiting);
+      await step(catchUp);
     } finally {
       spy.mockRestore();
       proxy!.release();
@@ -241,16 +252,14 @@ describe('Issue 12 contract: every route through a round robin of three replicas
     request(apps[LAGGING].getHttpServer()).get(url).set('X-API-Key', KEYS.read);
 
   it('X-Memdb-Min-Seq: a replica behind the log waits for the write of the client before it reads', async () => {
-    await whileLagging('waitForSeq', async (waiting) => {
+    const waits = (app: INestApplication) =>
+      jest.spyOn(app.get(StorageService), 'waitForSeq').mockName('waitForSeq');
+    await whileLagging(waits, async (catchUp) => {
       const write = await client.post('/api/v1/data/lagging').send({ id: 'w1' }).expect(201);
       expectProblem(await staleRead('/api/v1/data/lagging/w1'), 404, 'TABLE_NOT_FOUND');
 
-      const reading = client.get('/api/v1/data/lagging/w1').then((res) => res);
-      expect(client.last).toBe(LAGGING);
-      const [seq] = await waiting(reading);
-      expect(seq).toBe(seqOf(write));
-      proxy!.release();
-      const read = await reading;
+      const { res: read, call } = await catchUp(client.get('/api/v1/data/lagging/w1'));
+      expect(call[0]).toBe(seqOf(write));
       expect(read.status).toBe(200);
       expect(read.body).toEqual(write.body);
     });
@@ -258,19 +267,16 @@ describe('Issue 12 contract: every route through a round robin of three replicas
 
   it('X-Memdb-Consistency: strong, without X-Memdb-Min-Seq, on a replica behind the log reads a write made elsewhere', async () => {
     await client.post('/api/v1/data/strong').send({ id: 's', n: 0 }).expect(201);
-    await whileLagging('barrier', async (waiting) => {
+    const barriers = (app: INestApplication) =>
+      jest.spyOn(app.get(StorageService), 'barrier').mockName('barrier');
+    await whileLagging(barriers, async (catchUp) => {
       const write = await client.put('/api/v1/data/strong/s').send({ n: 1 }).expect(200);
       const stale = await staleRead('/api/v1/data/strong/s').expect(200);
       expect(stale.body).toMatchObject({ n: 0 });
 
-      const reading = client
-        .get('/api/v1/data/strong/s', { minSeq: false })
-        .set('X-Memdb-Consistency', 'strong')
-        .then((res) => res);
-      expect(client.last).toBe(LAGGING);
-      await waiting(reading);
-      proxy!.release();
-      const read = await reading;
+      const { res: read } = await catchUp(
+        client.get('/api/v1/data/strong/s', { minSeq: false }).set('X-Memdb-Consistency', 'strong'),
+      );
       expect(read.status).toBe(200);
       expect(read.body).toMatchObject({ n: 1 });
       expect(seqOf(read)).toBeGreaterThan(seqOf(write));
@@ -284,6 +290,33 @@ describe('Issue 12 contract: every route through a round robin of three replicas
         .expect(200);
       expect(read.body).toMatchObject({ n });
       expect(seqOf(read)).toBeGreaterThanOrEqual(seqOf(write));
+    }
+  });
+
+  it('judges a conditional write through a replica behind the log at its place in the log', async () => {
+    const created = await client.post('/api/v1/data/cas').send({ id: 'c', n: 0 }).expect(201);
+    const submits = (app: INestApplication) =>
+      jest.spyOn(app.get(DatabaseCore).log, 'submit').mockName('submit');
+    await whileLagging(submits, async (catchUp) => {
+      const put = await client.put('/api/v1/data/cas/c').send({ n: 1 }).expect(200);
+      // The lagging replica has never seen this ETag; the stream has, before the patch. (Sent
+      // without X-Memdb-Min-Seq, as by a client told the ETag by another: with it, the replica
+      // would wait for the PUT first.)
+      const { res: patched } = await catchUp(
+        client
+          .patch('/api/v1/data/cas/c', { minSeq: false })
+          .set('If-Match', put.headers.etag)
+          .send({ m: 2 }),
+      );
+      expect(patched.status).toBe(200);
+      expect(patched.body).toEqual({ ...put.body, m: 2, updated_at: expect.any(String) });
+      expect(patched.body.updated_at > put.body.updated_at).toBe(true);
+      expect(seqOf(patched)).toBeGreaterThan(seqOf(put));
+    });
+    // The first ETag is stale everywhere.
+    for (let i = 0; i < 3; i++) {
+      const stale = await client.delete('/api/v1/data/cas/c').set('If-Match', created.headers.etag);
+      expectProblem(stale, 412, 'PRECONDITION_FAILED');
     }
   });
 
@@ -733,6 +766,22 @@ describe('Issue 12 contract: every route through a round robin of three replicas
     );
     // The index is gone everywhere: the duplicate goes in now.
     await client.post('/api/v1/data/accounts').send({ id: 'a9', email: 'a3@x.io' }).expect(201);
+  });
+
+  it('refuses, on every replica, a cursor of a table dropped and created again', async () => {
+    const rows = [{ id: 'r1' }, { id: 'r2' }, { id: 'r3' }];
+    await client.post('/api/v1/data/reborn').send(rows).expect(201);
+    const first = await client.get('/api/v1/data/reborn?limit=1&fields=id').expect(200);
+    const next = nextPageUrl(first)!;
+    expect((await client.get(next).expect(200)).body).toEqual([{ id: 'r2' }]);
+
+    await client.delete('/api/v1/tables/reborn').expect(204);
+    await client.post('/api/v1/data/reborn').send(rows).expect(201);
+    for (let i = 0; i < 3; i++) {
+      const res = await client.get(next);
+      expectProblem(res, 400, 'INVALID_QUERY');
+      expect(res.body.errors[0]).toMatchObject({ field: 'cursor' });
+    }
   });
 
   it('creates, lists, describes and drops tables', async () => {
