@@ -7,6 +7,9 @@ import { openAppendFile, type OpenJournalFile } from '../src/database/persistenc
 import { bytes } from './helpers/bodies';
 import { createTestApp, PROBLEM_JSON } from './helpers/test-app';
 
+/** Generous: the byte-flip test sends hundreds of restores, and CI shares two busy cores. */
+jest.setTimeout(60_000);
+
 type Rec = Record<string, unknown> & { id: string };
 const BACKUP = 'application/octet-stream';
 
