@@ -32,6 +32,9 @@ async function everything(http: unknown): Promise<unknown> {
   return out;
 }
 
+// Hundreds of requests in some tests: generous on a busy 2-core machine.
+jest.setTimeout(60_000);
+
 describe('Backup and restore: /api/v1/admin', () => {
   let app: INestApplication;
   let http: ReturnType<INestApplication['getHttpServer']>;
