@@ -6,6 +6,7 @@ import { connect } from '@nats-io/transport-node';
 import request from 'supertest';
 import { eachLine, killOnExit, stopChild, StopWaiting } from '../scripts/processes';
 import { freePort, natsClusters, waitFor, type NatsCluster } from './helpers/nats-cluster';
+import { startReplica } from './helpers/cluster';
 import { CapturingLogger, createTestApp, TEST_HTTP_ADAPTER } from './helpers/test-app';
 
 /**
@@ -33,17 +34,9 @@ function replica(
   logger?: CapturingLogger,
   env: Record<string, string> = {},
 ): Promise<INestApplication> {
-  return createTestApp({
-    logger,
-    env: {
-      NATS_URL: cluster.urls.join(','),
-      NATS_STREAM: stream,
-      NATS_REPLICAS: '3',
-      REPLICA_NAME: name,
-      WRITE_TIMEOUT_MS: '10000',
-      ...env,
-    },
-  });
+  const defaults = { NATS_REPLICAS: '3', WRITE_TIMEOUT_MS: '10000' };
+  const natsUrl = cluster.urls.join(',');
+  return startReplica({ natsUrl, stream, name, env: { ...defaults, ...env }, logger });
 }
 
 /** A whole table as one replica has it once it has applied `seq`, sorted by id. */

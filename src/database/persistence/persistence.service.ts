@@ -376,13 +376,18 @@ export class PersistenceService implements OnModuleInit, OnApplicationShutdown {
     return { applied, torn: false };
   }
 
-  /** Writes a snapshot of this instant and starts a fresh journal; writes continue meanwhile. */
-  compact(): Promise<void> {
+  /**
+   * Writes a snapshot of this instant and starts a fresh journal; writes continue meanwhile.
+   * The receipt gets the sequence applied once it is done, as every answer under /api/v1
+   * says where the log stands.
+   */
+  async compact(receipt?: Receipt): Promise<void> {
     this.core.assertServing();
     this.compacting ??= this.maintenance
       .runExclusive(() => this.runCompaction())
       .finally(() => (this.compacting = undefined));
-    return this.compacting;
+    await this.compacting;
+    if (receipt) receipt.seq = this.core.machine.appliedSeq;
   }
 
   private async compactIfDue(): Promise<void> {
