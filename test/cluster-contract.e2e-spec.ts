@@ -18,8 +18,7 @@ import { createTestApp, nextPageUrl, PROBLEM_JSON } from './helpers/test-app';
  * through a HoldingProxy, so a test can make it fall behind the log at will: that is what shows
  * X-Memdb-Min-Seq and X-Memdb-Consistency: strong at work (an idle replica is never behind
  * long enough to tell). The last test checks, from the OpenAPI document, that every operation
- * was answered here with a success and with an error. Restore is left out here: it comes
- * with the restore work of issue 12.
+ * was answered here with a success and with an error.
  */
 jest.setTimeout(120_000);
 const startNats = natsClusters();
@@ -876,6 +875,40 @@ describe('Issue 12 contract: every route through a round robin of three replicas
     }
   });
 
+  it('restores a backup through one replica, and every replica swaps at that entry', async () => {
+    const backup = await bytes(client.get('/api/v1/admin/backup')).expect(200);
+    const before = await client.get('/api/v1/tables').expect(200);
+    await client.post('/api/v1/data/undone').send({ id: 'u1' }).expect(201);
+    const restore = (key?: string | null) =>
+      client
+        .post('/api/v1/admin/restore', { key })
+        .set('Content-Type', 'application/octet-stream')
+        .send(backup.body as Buffer);
+
+    expectProblem(await restore(KEYS.write), 403, 'FORBIDDEN');
+    const damaged = Buffer.from(backup.body as Buffer);
+    damaged[damaged.length - 3] ^= 0x20;
+    const bad = await client
+      .post('/api/v1/admin/restore')
+      .set('Content-Type', 'application/octet-stream')
+      .send(damaged);
+    expect(bad.status).toBe(400);
+    expect(bad.headers['content-type']).toMatch(PROBLEM_JSON);
+    const restored = await restore().expect(200);
+    const tables = before.body as { records: number }[];
+    expect(restored.body).toEqual({
+      tables: tables.length,
+      records: tables.reduce((sum, table) => sum + table.records, 0),
+    });
+    const at = seqOf(restored);
+    for (let i = 0; i < 3; i++) {
+      const res = await client.get('/api/v1/tables').expect(200);
+      expect(seqOf(res)).toBeGreaterThanOrEqual(at);
+      expect(res.body).toEqual(before.body);
+      expectProblem(await client.get('/api/v1/data/undone/u1'), 404, 'TABLE_NOT_FOUND');
+    }
+  });
+
   it('ends with identical data on all three replicas; every answer kept the X-Memdb-Seq contract', async () => {
     const last = client.seq;
     /** The same GET from each replica in turn: the three answers' bodies, and who gave them. */
@@ -939,8 +972,7 @@ describe('Issue 12 contract: every route through a round robin of three replicas
       'DELETE /api/v1/tables/{table}/indexes/{field}': both,
       'GET /api/v1/admin/backup': both,
       'POST /api/v1/admin/compact': both,
-      // Left out here: restore in cluster mode comes with its own work (issue 12).
-      'POST /api/v1/admin/restore': { success: false, error: false },
+      'POST /api/v1/admin/restore': both,
       'GET /api/v1/cluster': both,
       // The probes have no client error: a failing probe is a state of the replica.
       'GET /health': { success: true, error: false },

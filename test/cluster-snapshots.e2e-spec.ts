@@ -3,8 +3,9 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { Objm } from '@nats-io/obj';
 import { connect } from '@nats-io/transport-node';
 import request from 'supertest';
+import { bytes } from './helpers/bodies';
+import { deleteStream, startReplica, streamNames } from './helpers/cluster';
 import { natsClusters, waitFor } from './helpers/nats-cluster';
-import { createTestApp, TEST_HTTP_ADAPTER } from './helpers/test-app';
 
 /**
  * Cluster mode (issue 12): snapshots in the object store every SNAPSHOT_EVERY entries, the
@@ -22,20 +23,14 @@ beforeAll(async () => {
 type Http = ReturnType<INestApplication['getHttpServer']>;
 const BACKUP = 'application/octet-stream';
 
-let streams = 0;
-const streamName = () => `snap-${TEST_HTTP_ADAPTER}-${++streams}`;
+const streamName = streamNames('snap');
 
 function replica(stream: string, name: string, env: Record<string, string> = {}) {
-  return createTestApp({
-    env: {
-      NATS_URL: natsUrl,
-      NATS_STREAM: stream,
-      REPLICA_NAME: name,
-      WRITE_TIMEOUT_MS: '20000',
-      BODY_LIMIT: '8mb',
-      BULK_MAX: '10000',
-      ...env,
-    },
+  return startReplica({
+    natsUrl,
+    stream,
+    name,
+    env: { BODY_LIMIT: '8mb', BULK_MAX: '10000', ...env },
   });
 }
 
@@ -51,19 +46,6 @@ async function withNats<T>(
   }
 }
 
-/** Deletes the stream and the buckets cluster mode made beside it. */
-async function deleteStream(stream: string): Promise<void> {
-  await withNats(async (jsm) => {
-    for (const name of [
-      stream,
-      `OBJ_${stream}-snapshots`,
-      `OBJ_${stream}-commands`,
-      `KV_${stream}-lease`,
-    ])
-      await jsm.streams.delete(name).catch(() => undefined);
-  });
-}
-
 /** Every record of `table` on a replica that has applied `seq`, as `id` → record, sorted. */
 async function tableAt(http: Http, table: string, seq: number): Promise<unknown[]> {
   const res = await request(http)
@@ -75,7 +57,7 @@ async function tableAt(http: Http, table: string, seq: number): Promise<unknown[
 
 describe('Cluster mode: snapshots, purge and catch-up', () => {
   const stream = streamName();
-  afterAll(() => deleteStream(stream));
+  afterAll(() => deleteStream(natsUrl, stream));
 
   it('snapshots every SNAPSHOT_EVERY entries, purges the stream, and a replica started after 100 bulk writes catches up from snapshot + tail', async () => {
     const env = { SNAPSHOT_EVERY: '20', NATS_RETAIN: '20' };
@@ -159,7 +141,7 @@ describe('Cluster mode: snapshots, purge and catch-up', () => {
 
 describe('Cluster mode: restore', () => {
   const stream = streamName();
-  afterAll(() => deleteStream(stream));
+  afterAll(() => deleteStream(natsUrl, stream));
 
   it('restores a backup larger than max_payload on every replica at one entry', async () => {
     const a = await replica(stream, 'restore-a');
@@ -177,15 +159,7 @@ describe('Cluster mode: restore', () => {
         .post('/api/v1/tables/people/indexes')
         .send({ field: 'pad', unique: false })
         .expect(201);
-      const backup = await request(httpA)
-        .get('/api/v1/admin/backup')
-        .buffer(true)
-        .parse((res, done) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (chunk: Buffer) => chunks.push(chunk));
-          res.on('end', () => done(null, Buffer.concat(chunks)));
-        })
-        .expect(200);
+      const backup = await bytes(request(httpA).get('/api/v1/admin/backup')).expect(200);
       expect((backup.body as Buffer).length).toBeGreaterThan(1024 * 1024);
       const before = await tableAt(httpA, 'people', Number(backup.headers['x-memdb-seq']));
 

@@ -44,11 +44,21 @@ export function streamNames(prefix: string): () => string {
   return () => `${prefix}-${TEST_HTTP_ADAPTER}-${++streams}`;
 }
 
-/** Deletes a stream (if it exists), so a run leaves nothing behind on the server. */
+/**
+ * Deletes a stream (if it exists) and the buckets cluster mode makes beside it (snapshots,
+ * large commands, the snapshot lease), so a run leaves nothing behind on the server.
+ */
 export async function deleteStream(natsUrl: string, name: string): Promise<void> {
   const nc = await connect({ servers: natsUrl.split(',') });
   try {
-    await (await jetstreamManager(nc)).streams.delete(name).catch(() => undefined);
+    const jsm = await jetstreamManager(nc);
+    for (const stream of [
+      name,
+      `OBJ_${name}-snapshots`,
+      `OBJ_${name}-commands`,
+      `KV_${name}-lease`,
+    ])
+      await jsm.streams.delete(stream).catch(() => undefined);
   } finally {
     await nc.close();
   }
