@@ -24,6 +24,7 @@ import { JoinModule } from './join/join.module';
 import { RecordsModule } from './records/records.module';
 import { TYPED_TABLE_SCHEMAS } from './records/typed-tables';
 import { TablesModule } from './tables/tables.module';
+import { ChangesModule } from './changes/changes.module';
 import { ClusterModule } from './cluster/cluster.module';
 
 /** DATA_DIR and its companions, or nothing: memory only. */
@@ -49,6 +50,10 @@ export function databaseOptions(config: ConfigService<Env, true>): DatabaseModul
     snapshotMaxBytes: config.get('SNAPSHOT_MAX_MB', { infer: true }) * 1024 * 1024,
     persistence: persistenceOptions(config),
     cluster: clusterOptions(config),
+    changes: {
+      retain: config.get('CHANGES_RETAIN', { infer: true }),
+      retainBytes: config.get('CHANGES_RETAIN_MB', { infer: true }) * 1024 * 1024,
+    },
   };
 }
 
@@ -99,6 +104,7 @@ function clusterOptions(config: ConfigService<Env, true>): ClusterOptions | unde
     RecordsModule,
     TablesModule,
     ClusterModule,
+    ChangesModule,
     JoinModule,
     HealthModule,
     DocsModule,

@@ -909,6 +909,28 @@ describe('Issue 12 contract: every route through a round robin of three replicas
     }
   });
 
+  it('GET /api/v1/changes: the same changes at the same positions from every replica', async () => {
+    const since = client.seq;
+    const write = await client.post('/api/v1/data/feed').send([{ id: 'f1' }, { id: 'f2' }]);
+    expect(write.status).toBe(201);
+    const at = seqOf(write);
+    const answers = [];
+    for (let i = 0; i < 3; i++) {
+      const res = await client.get(`/api/v1/changes?since=${since}&tables=feed&wait=0`).expect(200);
+      answers.push(res.body);
+    }
+    for (const body of answers) {
+      expect(body.reset).toBeNull();
+      expect(body.changes.map((c: { pos: string; id: string }) => [c.pos, c.id])).toEqual([
+        [`${at}.0`, 'f1'],
+        [`${at}.1`, 'f2'],
+      ]);
+    }
+    expect(answers[1]).toEqual(answers[0]);
+    expect(answers[2]).toEqual(answers[0]);
+    expectProblem(await client.get('/api/v1/changes?since=x'), 400, 'INVALID_QUERY');
+  });
+
   it('ends with identical data on all three replicas; every answer kept the X-Memdb-Seq contract', async () => {
     const last = client.seq;
     /** The same GET from each replica in turn: the three answers' bodies, and who gave them. */
@@ -974,6 +996,7 @@ describe('Issue 12 contract: every route through a round robin of three replicas
       'POST /api/v1/admin/compact': both,
       'POST /api/v1/admin/restore': both,
       'GET /api/v1/cluster': both,
+      'GET /api/v1/changes': both,
       // The probes have no client error: a failing probe is a state of the replica.
       'GET /health': { success: true, error: false },
       'GET /health/ready': { success: true, error: false },

@@ -347,6 +347,36 @@ export class Env {
   @Max(1_000_000_000)
   NATS_RETAIN = 200_000;
 
+  /** Change feed: log entries whose changes are kept for resuming. @default 100000 */
+  @IsIntegerSetting()
+  @Min(1)
+  @Max(10_000_000)
+  CHANGES_RETAIN = 100_000;
+
+  /** Change feed: at most this many MiB of kept changes. @default 64 */
+  @IsIntegerSetting()
+  @Min(1)
+  @Max(4096)
+  CHANGES_RETAIN_MB = 64;
+
+  /** Change feed: a comment line this often on an idle SSE stream. @default 15000 */
+  @IsIntegerSetting()
+  @Min(100)
+  @Max(3_600_000)
+  CHANGES_HEARTBEAT_MS = 15_000;
+
+  /** Change feed: a subscriber with more unsent bytes than this gets `overflow`. @default 1048576 */
+  @IsIntegerSetting()
+  @Min(1024)
+  @Max(1_073_741_824)
+  CHANGES_BUFFER_BYTES = 1_048_576;
+
+  /** Change feed: open feeds and long-polls at most; beyond, 503. @default 1000 */
+  @IsIntegerSetting()
+  @Min(1)
+  @Max(1_000_000)
+  CHANGES_MAX_SUBSCRIBERS = 1000;
+
   /** This replica's name in GET /api/v1/cluster. @default <hostname>-<pid> */
   @IsOptional()
   @Matches(/^[A-Za-z0-9._-]{1,128}$/, {

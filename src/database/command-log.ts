@@ -1,4 +1,5 @@
 import { Logger } from '@nestjs/common';
+import { ChangeLog } from './changes/change-log';
 import type { Command, LogEntry, Outcome } from './commands';
 import type { Journal } from './persistence/change';
 import { OldestFirst, type Queued } from '../common/oldest-first';
@@ -43,6 +44,8 @@ export class CommandLog {
   stopped: Error | undefined;
   /** Told once when that happens (main.ts then stops the process, exit 1). */
   onStopped: ((error: Error) => void) | undefined;
+  /** The change feed's memory: told of every applied entry, replayed ones included. */
+  changes: ChangeLog | undefined;
 
   /**
    * Whether the log itself orders concurrent writes to a table (a stream does), so the write
@@ -106,7 +109,10 @@ export class CommandLog {
   /** Applies an entry read back from the log (recovery). */
   replay(seq: number, command: Command): Outcome {
     this.last = Math.max(this.last, seq);
-    return this.machine.apply(seq, command);
+    const before = this.changes === undefined ? undefined : this.subjectOf(command);
+    const outcome = this.machine.apply(seq, command);
+    this.changes?.record(seq, command, outcome, before);
+    return outcome;
   }
 
   /**
@@ -138,6 +144,7 @@ export class CommandLog {
    */
   advanceTo(seq: number): void {
     this.machine.skip(seq);
+    this.changes?.reset(seq, 'restore');
     this.notify();
   }
 
@@ -164,6 +171,8 @@ export class CommandLog {
   }
 
   protected applyNow(seq: number, command: Command): Applied {
+    const changes = this.changes;
+    const before = changes === undefined ? undefined : this.subjectOf(command);
     let outcome: Outcome;
     try {
       outcome = this.machine.apply(seq, command);
@@ -171,8 +180,14 @@ export class CommandLog {
       this.halt(error as Error);
       throw error;
     }
+    changes?.record(seq, command, outcome, before);
     if (this.waiters.size > 0) this.notify();
     return { seq, outcome };
+  }
+
+  /** The record a command is about, as it is before the command applies. */
+  private subjectOf(command: Command) {
+    return ChangeLog.subjectOf(command, (table, id) => this.machine.table(table)?.get(id));
   }
 
   /**

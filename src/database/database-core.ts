@@ -1,3 +1,4 @@
+import { ChangeLog } from './changes/change-log';
 import { NatsLog } from './cluster/nats-log';
 import { CommandLog } from './command-log';
 import { StorageUnavailableError } from './database.errors';
@@ -10,6 +11,7 @@ import { Versions } from './versions';
 
 const DEFAULT_LOCK_TIMEOUT_MS = 5000;
 const DEFAULT_SNAPSHOT_MAX_BYTES = 256 * 1024 * 1024;
+const DEFAULT_CHANGES = { retain: 100_000, retainBytes: 64 * 1024 * 1024 };
 
 /**
  * Where a log without DATA_DIR starts: the clock in microseconds, so sequence numbers stay
@@ -31,6 +33,8 @@ export class DatabaseCore {
   readonly log: CommandLog;
   readonly gate: WriteGate;
   readonly memory: MemoryBudget | undefined;
+  /** The change feed's memory (GET /api/v1/changes), filled as entries are applied. */
+  readonly changes: ChangeLog;
   /** Where commands are written before they are applied; none without DATA_DIR. */
   journal: Journal | undefined;
   /** Why data cannot be served yet (loading from DATA_DIR, shutting down), if it cannot. */
@@ -54,6 +58,8 @@ export class DatabaseCore {
       options.cluster === undefined
         ? new CommandLog(this.machine)
         : new NatsLog(this.machine, options.cluster);
+    this.changes = new ChangeLog(options.changes ?? DEFAULT_CHANGES, () => this.machine.appliedSeq);
+    this.log.changes = this.changes;
   }
 
   /** Why reads and writes are refused right now, if they are. */

@@ -1,4 +1,5 @@
 import { ConfigurableModuleBuilder } from '@nestjs/common';
+import type { ChangeLogOptions } from './changes/change-log';
 import type { ClusterOptions } from './cluster/nats-log';
 import type { PersistenceOptions } from './persistence/persistence-options';
 import type { RecordValidator } from './record.types';
@@ -22,6 +23,11 @@ export interface DatabaseModuleOptions {
   readonly persistence?: PersistenceOptions;
   /** Cluster mode (NATS_URL): replicas apply one command log on JetStream. Unset: embedded. */
   readonly cluster?: ClusterOptions;
+  /**
+   * What the change feed keeps in memory: the last `retain` log entries' changes, at most
+   * `retainBytes` of them. @default 100000 entries, 64 MiB
+   */
+  readonly changes?: ChangeLogOptions;
 }
 
 export const {

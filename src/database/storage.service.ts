@@ -1,3 +1,4 @@
+import type { ChangeLog } from './changes/change-log';
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { NatsLog, type NatsState } from './cluster/nats-log';
@@ -122,6 +123,11 @@ export class StorageService implements OnModuleInit, OnModuleDestroy {
   }
 
   /** Every log entry up to this sequence number is applied. */
+  /** The change feed's memory: every applied entry's changes, by position. */
+  get changes(): ChangeLog {
+    return this.core.changes;
+  }
+
   get appliedSeq(): number {
     return this.machine.appliedSeq;
   }

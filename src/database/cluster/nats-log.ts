@@ -449,6 +449,8 @@ export class NatsLog extends CommandLog {
   private loadSnapshot(snapshot: StoredSnapshot): void {
     this.machine.load(snapshot.tables, snapshot.seq);
     this.continueAfter(snapshot.seq);
+    // Nothing before the snapshot can be resumed exactly on this replica.
+    this.changes?.reset(snapshot.seq, 'too_old');
     if (snapshot.answers !== undefined) this.answers?.import(snapshot.answers);
     const every = this.options.snapshotEvery;
     this.nextSnapshotAt = (Math.floor(snapshot.seq / every) + 1) * every;

@@ -228,6 +228,7 @@ export class PersistenceService implements OnModuleInit, OnApplicationShutdown {
       const { tables, seq, answers } = await parseSnapshotData(bytes, file);
       this.core.machine.load(tables, seq ?? 0);
       this.core.log.continueAfter(seq ?? 0);
+      this.core.changes.reset(seq ?? 0, 'too_old');
       if (answers !== undefined) this.answers?.import(answers);
       this.snapshotBytes = bytes.length;
     }

@@ -1,0 +1,231 @@
+import type { INestApplication } from '@nestjs/common';
+import { EventSource } from 'eventsource';
+import type { AddressInfo } from 'node:net';
+import request from 'supertest';
+import { createTestApp } from './helpers/test-app';
+
+/**
+ * The change feed (issue 13): GET /api/v1/changes as Server-Sent Events, read with a real
+ * EventSource client (the `eventsource` package), and as a long-poll.
+ */
+jest.setTimeout(60_000);
+
+type Http = ReturnType<INestApplication['getHttpServer']>;
+
+interface Received {
+  readonly type: string;
+  readonly id: string;
+  readonly data: Record<string, unknown>;
+}
+
+/** An EventSource on the app, keeping every event it receives in order. */
+class Feed {
+  readonly events: Received[] = [];
+  private readonly source: EventSource;
+  private waiters: (() => void)[] = [];
+
+  constructor(base: string, path: string, headers: Record<string, string> = {}) {
+    this.source = new EventSource(`${base}${path}`, {
+      fetch: (input, init) =>
+        fetch(input, { ...init, headers: { ...(init?.headers ?? {}), ...headers } }),
+    });
+    for (const type of ['change', 'table', 'reset', 'overflow']) {
+      this.source.addEventListener(type, (event) => {
+        this.events.push({ type, id: event.lastEventId, data: JSON.parse(event.data) });
+        for (const wake of this.waiters) wake();
+      });
+    }
+  }
+
+  opened(): Promise<void> {
+    if (this.source.readyState === EventSource.OPEN) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      this.source.addEventListener('open', () => resolve(), { once: true });
+      this.source.addEventListener('error', (e) => reject(new Error(String(e.message))), {
+        once: true,
+      });
+    });
+  }
+
+  /** Resolves once `count` events have arrived (they are in `events`). */
+  async received(count: number): Promise<Received[]> {
+    while (this.events.length < count) {
+      await new Promise<void>((resolve) => this.waiters.push(resolve));
+      this.waiters = [];
+    }
+    return this.events;
+  }
+
+  close(): void {
+    this.source.close();
+  }
+}
+
+describe('Change feed: GET /api/v1/changes', () => {
+  let app: INestApplication;
+  let http: Http;
+  let base: string;
+  const feeds: Feed[] = [];
+  const open = async (path: string, headers?: Record<string, string>) => {
+    const feed = new Feed(base, path, headers);
+    feeds.push(feed);
+    await feed.opened();
+    return feed;
+  };
+
+  beforeAll(async () => {
+    app = await createTestApp({ env: { CHANGES_RETAIN: '50' } });
+    http = app.getHttpServer();
+    await app.listen(0, '127.0.0.1');
+    base = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
+  });
+  afterEach(() => {
+    for (const feed of feeds.splice(0)) feed.close();
+  });
+  afterAll(() => app.close());
+
+  it('streams every insert, update, delete, bulk write and table event in order, with its position', async () => {
+    const feed = await open('/api/v1/changes?tables=feed1');
+    const created = await request(http).post('/api/v1/tables').send({ name: 'feed1' }).expect(201);
+    const bulk = await request(http)
+      .post('/api/v1/data/feed1')
+      .send([
+        { id: 'a', n: 1 },
+        { id: 'b', n: 2 },
+        { id: 'c', n: 3 },
+      ])
+      .expect(201);
+    const patched = await request(http).patch('/api/v1/data/feed1/b').send({ n: 20 }).expect(200);
+    const deleted = await request(http).delete('/api/v1/data/feed1/c').expect(204);
+    // A 409 changes nothing: no event.
+    await request(http).post('/api/v1/data/feed1').send({ id: 'a' }).expect(409);
+    const index = await request(http)
+      .post('/api/v1/tables/feed1/indexes')
+      .send({ field: 'n' })
+      .expect(201);
+    const seq = (res: request.Response) => Number(res.headers['x-memdb-seq']);
+
+    const events = await feed.received(7);
+    expect(events.map((e) => [e.type, e.id, e.data.op])).toEqual([
+      ['table', `${seq(created)}.0`, 'create_table'],
+      ['change', `${seq(bulk)}.0`, 'insert'],
+      ['change', `${seq(bulk)}.1`, 'insert'],
+      ['change', `${seq(bulk)}.2`, 'insert'],
+      ['change', `${seq(patched)}.0`, 'update'],
+      ['change', `${seq(deleted)}.0`, 'delete'],
+      ['table', `${seq(index)}.0`, 'create_index'],
+    ]);
+    expect(events[1].data).toEqual({
+      pos: `${seq(bulk)}.0`,
+      seq: seq(bulk),
+      table: 'feed1',
+      op: 'insert',
+      id: 'a',
+      record: bulk.body[0],
+    });
+    expect(events[4].data.record).toEqual(patched.body);
+    expect(events[5].data).toMatchObject({ id: 'c', record: null });
+    expect(events[6].data).toMatchObject({ table: 'feed1', field: 'n' });
+  });
+
+  it('answers with SSE headers and the sequence it starts after', async () => {
+    const res = await fetch(`${base}/api/v1/changes`, {
+      headers: { Accept: 'text/event-stream' },
+    });
+    try {
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
+      expect(res.headers.get('cache-control')).toBe('no-cache');
+      expect(res.headers.get('x-accel-buffering')).toBe('no');
+      expect(res.headers.get('x-memdb-seq')).toMatch(/^\d+$/);
+    } finally {
+      await res.body?.cancel();
+    }
+  });
+
+  it('resumes with Last-Event-ID after a cut, missing nothing and repeating nothing while writes go on', async () => {
+    const first = await open('/api/v1/changes?tables=feed2');
+    for (let i = 0; i < 5; i++)
+      await request(http)
+        .post('/api/v1/data/feed2')
+        .send({ id: `r${i}` })
+        .expect(201);
+    const seen = (await first.received(5)).slice(0, 3);
+    first.close();
+    for (let i = 5; i < 10; i++)
+      await request(http)
+        .post('/api/v1/data/feed2')
+        .send({ id: `r${i}` })
+        .expect(201);
+    const second = await open('/api/v1/changes?tables=feed2', {
+      'Last-Event-ID': seen[2].id,
+    });
+    const rest = await second.received(7);
+    expect([...seen, ...rest].map((e) => e.data.id)).toEqual(
+      Array.from({ length: 10 }, (_, i) => `r${i}`),
+    );
+  });
+
+  it('resumes after a whole entry with since=<seq>', async () => {
+    const one = await request(http).post('/api/v1/data/feed3').send({ id: 'x' }).expect(201);
+    await request(http).post('/api/v1/data/feed3').send({ id: 'y' }).expect(201);
+    const feed = await open(`/api/v1/changes?tables=feed3&since=${one.headers['x-memdb-seq']}`);
+    const [event] = await feed.received(1);
+    expect(event.data.id).toBe('y');
+  });
+
+  it('sends reset for a resume point older than what is kept, and for one ahead of the log', async () => {
+    const old = await open('/api/v1/changes', { 'Last-Event-ID': '1.0' });
+    const [reset] = await old.received(1);
+    expect(reset.type).toBe('reset');
+    expect(reset.data.reason).toBe('too_old');
+    expect(reset.id).toBe(reset.data.continue_from);
+
+    // Ahead of the log (after a restart without DATA_DIR, say): after MIN_SEQ_WAIT_MS, a reset.
+    const now = await request(http).get('/api/v1/tables').expect(200);
+    const ahead = await open(`/api/v1/changes?since=${Number(now.headers['x-memdb-seq']) + 1000}`);
+    const [second] = await ahead.received(1);
+    expect(second.type).toBe('reset');
+    expect(second.data.reason).toBe('ahead');
+    expect(Number(second.data.continue_from)).toBeGreaterThanOrEqual(
+      Number(now.headers['x-memdb-seq']),
+    );
+  });
+
+  it('long-polls: answers at once with what follows since, or with none after wait', async () => {
+    const one = await request(http).post('/api/v1/data/feed4').send({ id: 'p' }).expect(201);
+    const since = Number(one.headers['x-memdb-seq']) - 1;
+    const res = await request(http).get(`/api/v1/changes?tables=feed4&since=${since}`).expect(200);
+    expect(res.body).toMatchObject({ reset: null, last_pos: `${since + 1}.0` });
+    expect(res.body.changes.map((c: { id: string }) => c.id)).toEqual(['p']);
+
+    const waited = request(http)
+      .get(`/api/v1/changes?tables=feed4&since=${since + 1}&wait=30`)
+      .then((r) => r);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await request(http).post('/api/v1/data/feed4').send({ id: 'q' }).expect(201);
+    expect((await waited).body.changes.map((c: { id: string }) => c.id)).toEqual(['q']);
+
+    const empty = await request(http).get(`/api/v1/changes?tables=nothing-here&wait=0`).expect(200);
+    expect(empty.body.changes).toEqual([]);
+  });
+
+  it('refuses bad parameters with 400', async () => {
+    for (const query of [
+      'since=-1',
+      'since=abc',
+      'wait=61',
+      'limit=0',
+      'limit=10001',
+      'tables=a,,b',
+    ]) {
+      const res = await request(http).get(`/api/v1/changes?${query}&wait=0`);
+      expect({ query, status: res.status }).toEqual({ query, status: 400 });
+    }
+    const res = await request(http)
+      .get('/api/v1/changes')
+      .set('Accept', 'text/event-stream')
+      .set('Last-Event-ID', 'nope');
+    expect(res.status).toBe(400);
+  });
+});
