@@ -229,3 +229,112 @@ describe('Change feed: GET /api/v1/changes', () => {
     expect(res.status).toBe(400);
   });
 });
+
+describe('Change feed: filters, slow subscribers and limits', () => {
+  let app: INestApplication;
+  let http: Http;
+  let base: string;
+
+  beforeAll(async () => {
+    app = await createTestApp({
+      env: { CHANGES_BUFFER_BYTES: '1024', CHANGES_MAX_SUBSCRIBERS: '3', BODY_LIMIT: '4mb' },
+    });
+    http = app.getHttpServer();
+    await app.listen(0, '127.0.0.1');
+    base = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
+  });
+  afterAll(() => app.close());
+
+  it('filters one table with list filters: records entering and leaving, with matches', async () => {
+    const feed = new Feed(base, '/api/v1/changes?tables=orders2&status=eq.paid');
+    try {
+      await feed.opened();
+      await request(http)
+        .post('/api/v1/data/orders2')
+        .send({ id: 'o1', status: 'new' })
+        .expect(201);
+      await request(http)
+        .post('/api/v1/data/orders2')
+        .send({ id: 'o2', status: 'paid' })
+        .expect(201);
+      await request(http).patch('/api/v1/data/orders2/o1').send({ status: 'paid' }).expect(200);
+      await request(http).patch('/api/v1/data/orders2/o2').send({ status: 'refunded' }).expect(200);
+      await request(http).patch('/api/v1/data/orders2/o2').send({ note: 'still out' }).expect(200);
+      await request(http).delete('/api/v1/data/orders2/o1').expect(204);
+      await request(http).post('/api/v1/data/other2').send({ id: 'x', status: 'paid' }).expect(201);
+      await feed.received(4);
+      await request(http)
+        .post('/api/v1/data/orders2')
+        .send({ id: 'o3', status: 'paid' })
+        .expect(201);
+      const all = await feed.received(5);
+      expect(all.map((e) => [e.data.op, e.data.id, e.data.matches])).toEqual([
+        ['insert', 'o2', true],
+        ['update', 'o1', true],
+        ['update', 'o2', false],
+        ['delete', 'o1', false],
+        ['insert', 'o3', true],
+      ]);
+    } finally {
+      feed.close();
+    }
+    const bad = await request(http).get('/api/v1/changes?tables=a,b&status=eq.paid&wait=0');
+    expect(bad.status).toBe(400);
+    const noTable = await request(http).get('/api/v1/changes?status=eq.paid&wait=0');
+    expect(noTable.status).toBe(400);
+    const badOp = await request(http).get('/api/v1/changes?tables=a&status=zz.paid&wait=0');
+    expect(badOp.status).toBe(400);
+  });
+
+  it('ends the stream of a subscriber that stops reading with event: overflow and where to resume', async () => {
+    const { get } = await import('node:http');
+    const text = await new Promise<string>((resolve, reject) => {
+      const req = get(
+        `${base}/api/v1/changes?tables=flood`,
+        { headers: { Accept: 'text/event-stream' } },
+        (res) => {
+          // Stops reading: the server's unsent bytes grow past CHANGES_BUFFER_BYTES.
+          res.pause();
+          void (async () => {
+            for (let i = 0; i < 20; i++) {
+              const records = Array.from({ length: 500 }, (_, j) => ({
+                id: `f${i}-${j}`,
+                pad: 'x'.repeat(500),
+              }));
+              await request(http).post('/api/v1/data/flood').send(records).expect(201);
+            }
+            let body = '';
+            res.setEncoding('utf8');
+            res.on('data', (chunk: string) => (body += chunk));
+            res.on('end', () => resolve(body));
+            res.resume();
+          })().catch(reject);
+        },
+      );
+      req.on('error', reject);
+    });
+    const overflow = /event: overflow\ndata: (.*)\n\n$/.exec(text);
+    expect(overflow).not.toBeNull();
+    const { resume_from } = JSON.parse(overflow![1]) as { resume_from: string };
+    const ids = [...text.matchAll(/^id: (.*)$/gm)].map((m) => m[1]);
+    expect(resume_from).toBe(ids.at(-1));
+    // Resuming from there goes on with the next change.
+    const next = await request(http)
+      .get(`/api/v1/changes?tables=flood&since=${resume_from.split('.')[0]}&limit=1&wait=0`)
+      .expect(200);
+    expect(next.body.changes).toHaveLength(1);
+  });
+
+  it('refuses feeds past CHANGES_MAX_SUBSCRIBERS with 503 and Retry-After', async () => {
+    const feeds = [0, 1, 2].map(() => new Feed(base, '/api/v1/changes'));
+    try {
+      await Promise.all(feeds.map((feed) => feed.opened()));
+      const res = await request(http).get('/api/v1/changes?wait=1');
+      expect(res.status).toBe(503);
+      expect(res.body.code).toBe('TOO_MANY_SUBSCRIBERS');
+      expect(res.headers['retry-after']).toBeDefined();
+    } finally {
+      for (const feed of feeds) feed.close();
+    }
+  });
+});

@@ -18,7 +18,9 @@ import type { HeaderSink } from '../common/http/header-sink';
 import { seqTo } from '../common/http/sequence';
 import { ApiProblemException } from '../common/problems/api-problem.exception';
 import type { Env } from '../config/env.validation';
-import type { Position } from '../database/changes/change-log';
+import type { Change, Position } from '../database/changes/change-log';
+import { compilePredicate } from '../database/query/filter';
+import { parseRecordFilter } from '../database/query/query-params';
 import { StorageService } from '../database/storage.service';
 import {
   changeData,
@@ -36,6 +38,8 @@ const WAIT_DEFAULT_S = 25;
 const WAIT_MAX_S = 60;
 const LIMIT_DEFAULT = 1000;
 const LIMIT_MAX = 10_000;
+/** This route's own parameters; every other name is a record filter. */
+const RESERVED = new Set(['tables', 'since', 'wait', 'limit', 'ticket']);
 const TABLES = /^[A-Za-z0-9_-]{1,64}(,[A-Za-z0-9_-]{1,64}){0,99}$/;
 
 function invalid(detail: string): ApiProblemException {
@@ -86,7 +90,7 @@ export class ChangesController implements OnApplicationShutdown {
     @Req() request: { raw?: IncomingMessage } & IncomingMessage,
     @Res({ passthrough: true }) res: HeaderSink,
   ): Promise<StreamableFile | Record<string, unknown>> {
-    const filter = this.filterOf(query.tables);
+    const filter = this.filterOf(query);
     const sse = accept?.includes(EVENT_STREAM) === true;
     const applied = this.storage.appliedSeq;
     const from = await this.startOf(query.since, sse ? lastEventId : undefined, applied);
@@ -158,11 +162,34 @@ export class ChangesController implements OnApplicationShutdown {
     await this.storage.waitForSeq(seq, this.waitMs);
   }
 
-  private filterOf(tables: unknown): ChangeFilter {
-    if (tables === undefined) return { accept: () => true };
+  /**
+   * `tables=a,b` and, with exactly one table, list filters on its records: a change passes when
+   * the record matched before or after it (`matches` says which), so a client sees records
+   * leave its filter.
+   */
+  private filterOf(query: Record<string, unknown>): ChangeFilter {
+    const { tables } = query;
+    const predicate = parseRecordFilter(query, RESERVED);
+    if (tables === undefined) {
+      if (predicate !== undefined)
+        throw invalid('record filters need exactly one table: tables=<name>&field=op.value');
+      return { accept: () => true };
+    }
     if (typeof tables !== 'string' || !TABLES.test(tables))
       throw invalid('tables must be a comma-separated list of table names');
     const names = new Set(tables.split(','));
-    return { accept: (change) => names.has(change.table) };
+    if (predicate === undefined) return { accept: (change) => names.has(change.table) };
+    if (names.size !== 1)
+      throw invalid('record filters need exactly one table: tables=<name>&field=op.value');
+    const test = compilePredicate(predicate);
+    const matches = (change: Change) => change.record != null && test(change.record);
+    return {
+      accept: (change) =>
+        names.has(change.table) &&
+        (change.event === 'table' ||
+          matches(change) ||
+          (change.before !== undefined && test(change.before))),
+      matches,
+    };
   }
 }

@@ -151,6 +151,18 @@ export function parseListQuery(query: RawQuery, limits: LimitRule): ListQuery {
   };
 }
 
+/**
+ * The record filter of a query that also has parameters of its own (`reserved`): list filter
+ * syntax (`field=op.value`, `or`/`and` groups) on every other name. @throws QueryError
+ */
+export function parseRecordFilter(
+  query: RawQuery,
+  reserved: ReadonlySet<string>,
+): Predicate | undefined {
+  const names = filterNames(query, reserved).map((name) => ({ name, field: name }));
+  return allOf(parseConditions(query, names));
+}
+
 function sideOf(text: string, parameter: string): { side: JoinSideName; rest: string } {
   const dot = text.indexOf('.');
   const side = text.slice(0, dot);
