@@ -2,6 +2,7 @@ import type { INestApplication } from '@nestjs/common';
 import { EventSource } from 'eventsource';
 import type { AddressInfo } from 'node:net';
 import request from 'supertest';
+import { CHANGE_FEEDS } from '../src/changes/changes.controller';
 import { createTestApp } from './helpers/test-app';
 
 /**
@@ -336,5 +337,33 @@ describe('Change feed: filters, slow subscribers and limits', () => {
     } finally {
       for (const feed of feeds) feed.close();
     }
+  });
+});
+
+describe('Change feed at shutdown', () => {
+  it('ends open feeds and long-polls at once when the app closes', async () => {
+    const app = await createTestApp();
+    await app.listen(0, '127.0.0.1');
+    const base = `http://127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}`;
+    const { get } = await import('node:http');
+    const ended = new Promise<string>((resolve, reject) => {
+      get(`${base}/api/v1/changes`, { headers: { Accept: 'text/event-stream' } }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (body += chunk));
+        res.on('end', () => resolve(body));
+        res.on('error', reject);
+      }).on('error', reject);
+    });
+    const poll = fetch(`${base}/api/v1/changes?wait=60`).then((res) => res.status);
+    // Both are open once the server counts them.
+    const feeds = app.get<{ count: number }>(CHANGE_FEEDS);
+    while (feeds.count < 2) await new Promise((resolve) => setTimeout(resolve, 10));
+    const started = Date.now();
+    await app.close();
+    expect(await ended).toContain(': memdb change feed');
+    expect(await poll).toBe(200);
+    // Not held until wait=60 or a heartbeat.
+    expect(Date.now() - started).toBeLessThan(10_000);
   });
 });

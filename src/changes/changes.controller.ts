@@ -1,10 +1,10 @@
 import {
+  type BeforeApplicationShutdown,
   Controller,
   Get,
   Headers,
   HttpStatus,
   Inject,
-  OnApplicationShutdown,
   Query,
   Req,
   Res,
@@ -58,7 +58,7 @@ function intParam(value: unknown, name: string, min: number, max: number, fallba
 
 @ApiTags('changes')
 @Controller('api/v1/changes')
-export class ChangesController implements OnApplicationShutdown {
+export class ChangesController implements BeforeApplicationShutdown {
   private readonly waitMs: number;
 
   constructor(
@@ -121,7 +121,8 @@ export class ChangesController implements OnApplicationShutdown {
     }
   }
 
-  onApplicationShutdown(): void {
+  /** Before the HTTP server closes: it waits for open connections, and feeds stay open. */
+  beforeApplicationShutdown(): void {
     this.feeds.closeAll();
   }
 
