@@ -68,6 +68,8 @@ const WRITE_LOADS = [
   { connections: 64, tables: 16 },
 ] as const;
 const GET_CONNECTIONS = 64;
+/** GET rounds: A B C C B A this many times (GET is the ratio with a target). */
+const GET_CYCLES = 2;
 /** Records per bulk write (BULK_MAX's default): one command on the stream each. */
 const BULK = 1_000;
 /** Writes in flight while filling a stream for the catch-up (from this script, on CPU 1). */
@@ -305,15 +307,17 @@ async function memoryOf(server: RunningServer): Promise<Memory> {
   return { heap, rss: kb * 1024 };
 }
 
-/** Rounds of `targets` in the order A B C C B A after a warm-up of each. */
+/** `cycles` of rounds of `targets` in the order A B C C B A, after a warm-up of each. */
 function interleaved(
   targets: readonly Target[],
   request: (server: RunningServer) => Load,
   connections: number,
+  cycles = 1,
 ): Round[][] {
   for (const { server } of targets) load(request(server), WARM_UP, connections);
   const rounds: Round[][] = targets.map(() => []);
-  const order = [...targets.keys(), ...[...targets.keys()].reverse()];
+  const cycle = [...targets.keys(), ...[...targets.keys()].reverse()];
+  const order = Array.from({ length: cycles }, () => cycle).flat();
   for (const i of order) {
     const { label, server } = targets[i];
     const result = steadyRound(server.process.pid, request(server), DURATION, connections);
@@ -331,6 +335,10 @@ function loadRow(
   extra: Record<string, string | number> = {},
 ): Record<string, string | number> {
   const others = rounds.map((r) => r.otherOnCpu0);
+  const cpu = rounds.map((r) => r.serverCpuMs);
+  // memdb's CPU time per request: what a request costs the server, whatever held the load back.
+  const cpuPerRequest = (rs: readonly Round[]) =>
+    mean(rs.map((r) => ((r.serverCpuMs ?? NaN) * 1000) / (r.rps * DURATION)));
   return {
     configuration: label,
     ...extra,
@@ -339,6 +347,12 @@ function loadRow(
     'p50 ms': mean(rounds.map((r) => r.p50)).toFixed(1),
     'p99 ms': worstP99(rounds),
     'rounds (req/s)': rounds.map((r) => r.rps).join(' '),
+    'memdb CPU µs/req': cpu.every((c) => c !== undefined)
+      ? `${Math.round(cpuPerRequest(rounds))} (${(cpuPerRequest(rounds) / cpuPerRequest(embedded)).toFixed(2)}×)`
+      : '—',
+    'memdb busy (CPU 0)': cpu.every((c) => c !== undefined)
+      ? percent(mean(cpu as number[]) / (DURATION * 1000))
+      : '—',
     'CPU 0 other (worst)': others.every((o) => o !== undefined)
       ? percent(Math.max(...(others as number[])))
       : '—',
@@ -370,6 +384,7 @@ async function throughput(
       targets,
       (server) => ({ url: `${server.baseUrl}/api/v1/data/users/u500` }),
       GET_CONNECTIONS,
+      GET_CYCLES,
     );
     const gets = targets.map((t, i) => loadRow(t.label, getRounds[i], getRounds[0]));
     const writes: Record<string, string | number>[] = [];
@@ -513,9 +528,12 @@ async function main(): Promise<void> {
     console.table(heap.rows);
 
     const ratios = gets.slice(1).map((row) => Number(row['vs embedded']));
-    const verdict = ratios.every((r) => r >= GET_TARGET)
-      ? `on target (≥ ${GET_TARGET}×)`
-      : `**below the ${GET_TARGET}× target**`;
+    const verdict = `${gets
+      .slice(1)
+      .map((row) => `${String(row.configuration)} ${row['vs embedded']}×`)
+      .join(', ')}: ${
+      ratios.every((r) => r >= GET_TARGET) ? 'on target' : '**below the target**'
+    } by req/s`;
     const options = QUICK
       ? ' -- --quick'
       : ` -- --duration ${DURATION} --entries ${ENTRIES} --records ${RECORDS}`;
@@ -525,7 +543,7 @@ async function main(): Promise<void> {
         `## Issue 12: cluster mode (NATS JetStream)${QUICK ? ' (quick smoke run: short rounds, small data)' : ''}`,
         '',
         `Command: \`npm run bench:cluster${options}\` (bench/cluster.ts).`,
-        `${machine()}; ${natsVersion} (our own servers on free loopback ports, JetStream file storage in a temporary directory); memdb from dist/ (Express, THROTTLE_LIMIT=0, LOG_LEVEL=warn, BULK_MAX=10000); load: ${LOAD_TOOL}. **Two cores for everything**: ${HAS_TASKSET && pinned ? 'with taskset, every memdb process on CPU 0 (idle but for the one under load), the NATS servers, wrk, this script and its writers on CPU 1' : 'no taskset: everything shares both cores'}. So a cluster number here includes NATS competing with the load generator for one core, and all three NATS servers of R3 on that same core: a ratio between configurations in this run says more than any absolute number. Other work on the machine (tests) may run meanwhile: a round during which it took over ${percent(DISTURBED)} of CPU 0 is repeated ("CPU 0 other" also counts the kernel's loopback work for the load).`,
+        `${machine()}; ${natsVersion} (our own servers on free loopback ports, JetStream file storage in a temporary directory); memdb from dist/ (Express, THROTTLE_LIMIT=0, LOG_LEVEL=warn, BULK_MAX=10000); load: ${LOAD_TOOL}. **Two cores for everything**: ${HAS_TASKSET && pinned ? 'with taskset, every memdb process on CPU 0 (idle but for the one under load), the NATS servers, wrk, this script and its writers on CPU 1' : 'no taskset: everything shares both cores'}. So a cluster number here includes NATS competing with the load generator for one core, and all three NATS servers of R3 on that same core: a ratio between configurations in this run says more than any absolute number. Other work on the machine (tests) may run meanwhile: a round during which it took over ${percent(DISTURBED)} of CPU 0 is repeated ("CPU 0 other" also counts the kernel's loopback work for the load); on CPU 1 it slows the load generator and NATS, which no column shows but "memdb busy": a memdb below ~90% busy was held back by something else (NATS round trips, its table's lock, or a starved wrk). "memdb CPU µs/req" is the server's CPU time (/proc/<pid>/stat) per answered request, and its ratio to embedded's: what a request costs memdb, whatever held the load back.`,
         '',
         `### Writes: POST /api/v1/data/items \`${JSON.stringify(USER)}\``,
         '',
@@ -535,7 +553,7 @@ async function main(): Promise<void> {
         '',
         `### GET /api/v1/data/users/u500 (${GET_CONNECTIONS} connections), before any write round`,
         '',
-        `Each server holds the same 1,000 users and 5,000 orders (seeded through its own API). A replica reads its local state (\`X-Memdb-Consistency: local\`, the default); NATS is not on the read path. Target: ≥ ${GET_TARGET}× embedded: ${verdict}.`,
+        `Each server holds the same 1,000 users and 5,000 orders (seeded through its own API). A replica reads its local state (\`X-Memdb-Consistency: local\`, the default); NATS is not on the read path. A ${WARM_UP} s warm-up of each, then ${DURATION} s rounds in the order embedded, R1, R3, R3, R1, embedded, ${GET_CYCLES} times: req/s is the mean of a configuration's ${2 * GET_CYCLES} rounds. Target: ≥ ${GET_TARGET}× embedded: ${verdict}.`,
         '',
         markdownTable(gets),
         '',

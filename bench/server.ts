@@ -266,10 +266,17 @@ export function processTicks(pid: number | undefined): number | undefined {
   }
 }
 
-/** A load round and the share of CPU 0 busy with anything but the server under load. */
+/**
+ * A load round, the share of CPU 0 busy with anything but the server under load, and the CPU
+ * time the server used (ms; /proc's clock ticks, 10 ms each).
+ */
 export interface Round extends LoadResult {
   readonly otherOnCpu0?: number;
+  readonly serverCpuMs?: number;
 }
+
+/** /proc's clock ticks per second (USER_HZ, 100 on Linux). */
+const TICKS_PER_SECOND = 100;
 
 /**
  * Runs `load` against the server process `pid` (pinned to CPU 0) and measures how much else ran
@@ -281,8 +288,13 @@ export function roundOnCpu0(pid: number | undefined, load: () => LoadResult): Ro
   const [cpuAfter, serverAfter] = [cpu0(), processTicks(pid)];
   if (!HAS_TASKSET || !cpuBefore || !cpuAfter || serverBefore === undefined || !serverAfter)
     return result;
-  const other = cpuAfter.busy - cpuBefore.busy - (serverAfter - serverBefore);
-  return { ...result, otherOnCpu0: Math.max(0, other / (cpuAfter.total - cpuBefore.total)) };
+  const server = serverAfter - serverBefore;
+  const other = cpuAfter.busy - cpuBefore.busy - server;
+  return {
+    ...result,
+    otherOnCpu0: Math.max(0, other / (cpuAfter.total - cpuBefore.total)),
+    serverCpuMs: (server * 1000) / TICKS_PER_SECOND,
+  };
 }
 
 /** The load generator the HTTP benches use, for their reports. */
