@@ -37,6 +37,7 @@ import { machine, markdownTable, percent, writeSection } from './results';
 import {
   DISTURBED,
   HAS_TASKSET,
+  HAS_WRK,
   LOAD_TOOL,
   USER,
   argument,
@@ -507,6 +508,8 @@ async function memory(nats1: NatsCluster): Promise<{
 }
 
 async function main(): Promise<void> {
+  // Spreading a load over several tables (and one load tool for every number) needs wrk.
+  if (!HAS_WRK) throw new Error('bench:cluster needs wrk: apt-get install wrk');
   const pinned = pinSelf(1);
   const natsVersion = execFileSync(NATS_SERVER_BIN, ['--version'], { encoding: 'utf8' }).trim();
   console.log(`load: ${LOAD_TOOL}; ${natsVersion}; streams ${RUN}-*; quick: ${QUICK}`);
