@@ -119,6 +119,9 @@ function startMemdb(
       NATS_STREAM: place?.stream,
       NATS_REPLICAS: place && String(place.replicas),
       REPLICA_NAME: place && name,
+      // No snapshots: a fresh replica replays the whole stream (the catch-up measured here),
+      // and no write round pays for one.
+      SNAPSHOT_EVERY: place && '1000000000',
       DATA_DIR: undefined,
       REDIS_URL: undefined,
       API_KEYS: undefined,
@@ -181,10 +184,7 @@ const record = (i: number) => ({
   age: i % 100,
 });
 
-/**
- * `count` single-record POSTs (one command each), WRITERS at once, round FILL_TABLES tables: one
- * table takes one write per round trip to the stream (its lock is held meanwhile).
- */
+/** `count` single-record POSTs (one command each), WRITERS at once, round FILL_TABLES tables. */
 function writeEach(base: string, count: number): Promise<void> {
   return inParallel(count, WRITERS, (i) =>
     post(`${base}/api/v1/data/items-${i % FILL_TABLES}`, record(i)),
@@ -550,7 +550,7 @@ async function main(): Promise<void> {
         '',
         `### Writes: POST /api/v1/data/items \`${JSON.stringify(USER)}\``,
         '',
-        `One memdb replica per cluster: the replica that takes a write answers once it has applied it, and other replicas never hold it up (they only consume the stream), so more replicas would change the NATS servers' work, not this path. The three servers run at once, each seeded alike; per connection count a ${WARM_UP} s warm-up of each, then ${DURATION} s rounds in the order embedded, R1, R3, R3, R1, embedded: req/s is the mean of a configuration's two rounds, p50 their mean, p99 the worse. The last load spreads its 64 connections round 16 tables (items-0 to items-15): a write holds its table's lock until its outcome is known (src/database/storage.service.ts, write()), which in cluster mode is a round trip through NATS, so one table takes one write per round trip.`,
+        `One memdb replica per cluster: the replica that takes a write answers once it has applied it, and other replicas never hold it up (they only consume the stream), so more replicas would change the NATS servers' work, not this path. The three servers run at once, each seeded alike; per connection count a ${WARM_UP} s warm-up of each, then ${DURATION} s rounds in the order embedded, R1, R3, R3, R1, embedded: req/s is the mean of a configuration's two rounds, p50 their mean, p99 the worse. The last load spreads its 64 connections round 16 tables (items-0 to items-15), to compare with one table (before cluster writes stopped holding their table's lock across the round trip to NATS, one table took one write per round trip). Cluster replicas run with SNAPSHOT_EVERY=1000000000: no snapshot during the rounds, and a fresh replica replays the whole stream.`,
         '',
         markdownTable(writes),
         '',

@@ -13,7 +13,7 @@ import {
   waitFor,
 } from './processes';
 
-export { freePort, waitFor } from './processes';
+export { freePort, StopWaiting, waitFor } from './processes';
 
 /**
  * Local nats-server processes (clustered, with JetStream) for the cluster tests and

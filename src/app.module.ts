@@ -64,6 +64,8 @@ function clusterOptions(config: ConfigService<Env, true>): ClusterOptions | unde
     duplicateWindowMs: config.get('IDEMPOTENCY_TTL_MS', { infer: true }),
     replicaName: config.get('REPLICA_NAME', { infer: true }) ?? `${hostname()}-${process.pid}`,
     maxLag: config.get('MAX_LAG', { infer: true }),
+    snapshotEvery: config.get('SNAPSHOT_EVERY', { infer: true }),
+    retain: config.get('NATS_RETAIN', { infer: true }),
   };
 }
 

@@ -1,6 +1,7 @@
 import type { INestApplication } from '@nestjs/common';
 import { StorageService } from '../src/database/storage.service';
 import request from 'supertest';
+import { bytes } from './helpers/bodies';
 import { createTestApp, TEST_HTTP_ADAPTER } from './helpers/test-app';
 
 type Method = 'get' | 'head' | 'post' | 'put' | 'patch' | 'delete' | 'options';
@@ -62,11 +63,7 @@ async function answers(adapter: string): Promise<string[]> {
     for (const [method, url, headers = {}, body] of PROBES) {
       let call = request(app.getHttpServer())[method](url).set(headers);
       if (body !== undefined) call = call.send(body);
-      const res = await call.buffer(true).parse((stream, done) => {
-        const chunks: Buffer[] = [];
-        stream.on('data', (chunk: Buffer) => chunks.push(chunk));
-        stream.on('end', () => done(null, Buffer.concat(chunks)));
-      });
+      const res = await bytes(call);
       const shown = Object.entries(res.headers)
         .filter(([name]) => !VARYING.has(name))
         .map(([name, value]) =>

@@ -4,19 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
 import { openAppendFile, type OpenJournalFile } from '../src/database/persistence/file-journal';
+import { bytes } from './helpers/bodies';
 import { createTestApp, PROBLEM_JSON } from './helpers/test-app';
+
+/** Generous: the byte-flip test sends hundreds of restores, and CI shares two busy cores. */
+jest.setTimeout(60_000);
 
 type Rec = Record<string, unknown> & { id: string };
 const BACKUP = 'application/octet-stream';
-
-/** Superagent keeps unknown types unread unless told to buffer them as bytes. */
-function bytes(test: request.Test): request.Test {
-  return test.buffer(true).parse((res, done) => {
-    const chunks: Buffer[] = [];
-    res.on('data', (chunk: Buffer) => chunks.push(chunk));
-    res.on('end', () => done(null, Buffer.concat(chunks)));
-  });
-}
 
 async function everything(http: unknown): Promise<unknown> {
   const tables = (
@@ -36,6 +31,9 @@ async function everything(http: unknown): Promise<unknown> {
   }
   return out;
 }
+
+// Hundreds of requests in some tests: generous on a busy 2-core machine.
+jest.setTimeout(60_000);
 
 describe('Backup and restore: /api/v1/admin', () => {
   let app: INestApplication;

@@ -1,9 +1,12 @@
 import type { INestApplication } from '@nestjs/common';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
 import request from 'supertest';
 import { eachLine, killOnExit, stopChild, StopWaiting } from '../scripts/processes';
 import { freePort, natsClusters, waitFor, type NatsCluster } from './helpers/nats-cluster';
+import { startReplica } from './helpers/cluster';
 import { CapturingLogger, createTestApp, TEST_HTTP_ADAPTER } from './helpers/test-app';
 
 /**
@@ -29,17 +32,11 @@ function replica(
   stream: string,
   name: string,
   logger?: CapturingLogger,
+  env: Record<string, string> = {},
 ): Promise<INestApplication> {
-  return createTestApp({
-    logger,
-    env: {
-      NATS_URL: cluster.urls.join(','),
-      NATS_STREAM: stream,
-      NATS_REPLICAS: '3',
-      REPLICA_NAME: name,
-      WRITE_TIMEOUT_MS: '10000',
-    },
-  });
+  const defaults = { NATS_REPLICAS: '3', WRITE_TIMEOUT_MS: '10000' };
+  const natsUrl = cluster.urls.join(',');
+  return startReplica({ natsUrl, stream, name, env: { ...defaults, ...env }, logger });
 }
 
 /** A whole table as one replica has it once it has applied `seq`, sorted by id. */
@@ -334,6 +331,66 @@ heavy('Cluster failures (3 NATS servers, an R3 stream)', () => {
     }
   });
 
+  it('reloads a replica paused (SIGSTOP) past a snapshot and purge from the snapshot when it resumes', async () => {
+    const stream = 'pause-replica';
+    const env = { SNAPSHOT_EVERY: '10', NATS_RETAIN: '5' };
+    let app: INestApplication | undefined;
+    let child: ChildProcess | undefined;
+    try {
+      app = await replica(cluster, stream, 'a', undefined, env);
+      const httpA = app.getHttpServer();
+      const port = await freePort();
+      const url = `http://127.0.0.1:${port}`;
+      child = await startReplicaProcess(cluster, stream, 'paused', port, env);
+      let maxSeq = 0;
+      const write = async (id: string) => {
+        const res = await request(httpA).post('/api/v1/data/p').send({ id }).expect(201);
+        maxSeq = Math.max(maxSeq, Number(res.headers['x-memdb-seq']));
+      };
+      for (let i = 0; i < 3; i++) await write(`before-${i}`);
+      const seen = await tableAt(url, 'p', maxSeq);
+      expect(seen).toHaveLength(3);
+
+      child.kill('SIGSTOP');
+      // About 10 MB in all: more than the sockets buffer for the paused process, so most
+      // of it can only come from the snapshot.
+      for (let i = 0; i < 40; i++) {
+        const records = Array.from({ length: 500 }, (_, j) => ({
+          id: `while-paused-${i}-${j}`,
+          pad: 'x'.repeat(500),
+        }));
+        const res = await request(httpA).post('/api/v1/data/p').send(records).expect(201);
+        maxSeq = Math.max(maxSeq, Number(res.headers['x-memdb-seq']));
+      }
+      // The entries the paused replica has not applied are gone from the stream.
+      const nc = await connect({ servers: cluster.urls });
+      try {
+        const jsm = await jetstreamManager(nc);
+        await waitFor(
+          'the stream to be purged past the paused replica',
+          async () =>
+            (await jsm.streams.info(stream)).state.first_seq > maxSeq - 40 ? true : undefined,
+          60_000,
+        );
+      } finally {
+        await nc.close();
+      }
+      child.kill('SIGCONT');
+
+      const onPaused = await tableAt(url, 'p', maxSeq);
+      expect(onPaused).toHaveLength(3 + 40 * 500);
+      expect(onPaused).toEqual(await tableAt(httpA, 'p', maxSeq));
+      await request(url).get('/health/ready').expect(200);
+      expect(outputOf.get(child)!.join('\n')).toMatch(
+        /no longer in the stream \(purged after a snapshot\): reloading from the newest snapshot/,
+      );
+    } finally {
+      child?.kill('SIGCONT');
+      if (child !== undefined) await stopChild(child);
+      await app?.close();
+    }
+  });
+
   it('exits 1 naming the cause when NATS cannot be reached at start', async () => {
     const { code, stderr } = await runToExit({
       NATS_URL: `nats://127.0.0.1:${await freePort()}`,
@@ -381,7 +438,7 @@ function spawnReplica(env: Record<string, string>): ChildProcess {
     spawn(process.execPath, args, {
       cwd: ROOT,
       env: { ...inherited, HOST: '127.0.0.1', THROTTLE_LIMIT: '0', LOG_LEVEL: 'warn', ...env },
-      stdio: ['ignore', 'ignore', 'pipe'],
+      stdio: ['ignore', 'pipe', 'pipe'],
     }),
   );
 }
@@ -393,9 +450,13 @@ async function runToExit(
   const child = spawnReplica(env);
   const lines: string[] = [];
   eachLine(child.stderr!, (line) => lines.push(line));
+  child.stdout!.resume();
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
   return { code, stderr: lines.join('\n') };
 }
+
+/** What each replica process started by startReplicaProcess has logged. */
+const outputOf = new WeakMap<ChildProcess, string[]>();
 
 /** Starts a replica process and waits until it is ready (GET /health/ready 200). */
 async function startReplicaProcess(
@@ -403,6 +464,7 @@ async function startReplicaProcess(
   stream: string,
   name: string,
   port: number,
+  env: Record<string, string> = {},
 ): Promise<ChildProcess> {
   const child = spawnReplica({
     NATS_URL: cluster.urls.join(','),
@@ -411,9 +473,13 @@ async function startReplicaProcess(
     REPLICA_NAME: name,
     WRITE_TIMEOUT_MS: '10000',
     PORT: String(port),
+    ...env,
   });
   const stderr: string[] = [];
   eachLine(child.stderr!, (line) => stderr.push(line));
+  // Nest logs warnings to stdout: kept with the rest.
+  eachLine(child.stdout!, (line) => stderr.push(line));
+  outputOf.set(child, stderr);
   await waitFor(
     `replica ${name} to be ready`,
     async () => {

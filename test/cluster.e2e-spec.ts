@@ -1,10 +1,9 @@
 import type { INestApplication } from '@nestjs/common';
-import { jetstreamManager } from '@nats-io/jetstream';
-import { connect } from '@nats-io/transport-node';
 import request from 'supertest';
 import { StreamMismatchError } from '../src/database/cluster/nats-log';
+import { deleteStream as deleteStreamAt, startReplica, streamNames } from './helpers/cluster';
 import { natsClusters } from './helpers/nats-cluster';
-import { createTestApp, TEST_HTTP_ADAPTER } from './helpers/test-app';
+import { createTestApp } from './helpers/test-app';
 
 /**
  * Cluster mode (issue 12) on a NATS server with JetStream that this file starts on a free
@@ -19,29 +18,10 @@ beforeAll(async () => {
 
 type Http = ReturnType<INestApplication['getHttpServer']>;
 
-let streams = 0;
-const streamName = () => `test-${TEST_HTTP_ADAPTER}-${++streams}`;
-
-async function deleteStream(name: string): Promise<void> {
-  const nc = await connect({ servers: natsUrl });
-  try {
-    await (await jetstreamManager(nc)).streams.delete(name).catch(() => undefined);
-  } finally {
-    await nc.close();
-  }
-}
-
-function replica(stream: string, name: string, env: Record<string, string> = {}) {
-  return createTestApp({
-    env: {
-      NATS_URL: natsUrl,
-      NATS_STREAM: stream,
-      REPLICA_NAME: name,
-      WRITE_TIMEOUT_MS: '20000',
-      ...env,
-    },
-  });
-}
+const streamName = streamNames('test');
+const deleteStream = (name: string) => deleteStreamAt(natsUrl, name);
+const replica = (stream: string, name: string, env: Record<string, string> = {}) =>
+  startReplica({ natsUrl, stream, name, env });
 
 describe('Cluster mode (NATS_URL)', () => {
   const stream = streamName();

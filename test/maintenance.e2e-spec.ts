@@ -12,6 +12,7 @@ import request from 'supertest';
 import { openAppendFile, type OpenJournalFile } from '../src/database/persistence/file-journal';
 import { PersistenceService } from '../src/database/persistence/persistence.service';
 import { DatabaseCore } from '../src/database/database-core';
+import { bytes } from './helpers/bodies';
 import { tempDirs } from './helpers/temp-dirs';
 import { createTestApp, PROBLEM_JSON } from './helpers/test-app';
 
@@ -116,15 +117,6 @@ function post(app: INestApplication, table: string, id: string): Promise<number>
 }
 
 const range = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix}${i}`);
-
-/** Superagent keeps unknown types unread unless told to buffer them as bytes. */
-function bytes(test: request.Test): request.Test {
-  return test.buffer(true).parse((res, done) => {
-    const chunks: Buffer[] = [];
-    res.on('data', (chunk: Buffer) => chunks.push(chunk));
-    res.on('end', () => done(null, Buffer.concat(chunks)));
-  });
-}
 
 describe('Writes during compaction and restore (DATA_DIR)', () => {
   it('fails a write held at the gate longer than LOCK_TIMEOUT_MS with 503 LOCK_TIMEOUT, changing nothing', async () => {

@@ -2,34 +2,10 @@ import type { INestApplication } from '@nestjs/common';
 import { request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import request from 'supertest';
+import { lines, NDJSON, ndjson } from './helpers/bodies';
 import { createTestApp, nextPageUrl, PROBLEM_JSON } from './helpers/test-app';
 
 type Rec = Record<string, unknown> & { id: string };
-const NDJSON = 'application/x-ndjson';
-
-/** The rows of an NDJSON body: one JSON text per line, each line ending in \n. */
-function lines(text: string): unknown[] {
-  expect(text.endsWith('\n') || text === '').toBe(true);
-  return text === ''
-    ? []
-    : text
-        .slice(0, -1)
-        .split('\n')
-        .map((line) => JSON.parse(line));
-}
-
-/** Superagent leaves bodies of unknown types unread unless told to keep them as text. */
-function ndjson(test: request.Test): request.Test {
-  return test
-    .set('Accept', NDJSON)
-    .buffer(true)
-    .parse((res, done) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (text += chunk));
-      res.on('end', () => done(null, text));
-    });
-}
 
 describe('Streamed results: NDJSON and limit=all', () => {
   let app: INestApplication;

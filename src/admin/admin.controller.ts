@@ -134,7 +134,7 @@ export class AdminController {
   })
   @ApiNoContentResponse({ description: 'Compacted (nothing to do without DATA_DIR)' })
   @ApiProblems(503)
-  async compact(): Promise<void> {
-    await this.persistence.compact();
+  async compact(@Res({ passthrough: true }) res: HeaderSink): Promise<void> {
+    await this.persistence.compact(seqTo(res));
   }
 }

@@ -329,6 +329,24 @@ export class Env {
   @Max(1_000_000_000)
   MAX_LAG = 10_000;
 
+  /**
+   * Cluster mode: every this many stream entries one replica writes a snapshot to the object
+   * store, and the stream is purged below it (see NATS_RETAIN). @default 100000
+   */
+  @IsIntegerSetting()
+  @Min(1)
+  @Max(1_000_000_000)
+  SNAPSHOT_EVERY = 100_000;
+
+  /**
+   * Cluster mode: stream entries kept before the newest snapshot; older ones are purged (a
+   * replica further behind reloads from the snapshot). @default 200000
+   */
+  @IsIntegerSetting()
+  @Min(0)
+  @Max(1_000_000_000)
+  NATS_RETAIN = 200_000;
+
   /** This replica's name in GET /api/v1/cluster. @default <hostname>-<pid> */
   @IsOptional()
   @Matches(/^[A-Za-z0-9._-]{1,128}$/, {

@@ -44,6 +44,14 @@ export class CommandLog {
   /** Told once when that happens (main.ts then stops the process, exit 1). */
   onStopped: ((error: Error) => void) | undefined;
 
+  /**
+   * Whether the log itself orders concurrent writes to a table (a stream does), so the write
+   * path need not hold the table's lock while a write waits for its entry.
+   */
+  get sequencesItself(): boolean {
+    return false;
+  }
+
   constructor(protected readonly machine: StateMachine) {
     this.last = machine.appliedSeq;
   }

@@ -1,4 +1,5 @@
 import type { DatabaseError } from './database.errors';
+import type { TableData } from './persistence/snapshot';
 import type { JsonObject, StoredRecord } from './record.types';
 import type { VersionCondition } from './record-version';
 
@@ -61,6 +62,15 @@ export type Command =
    */
   | { readonly v: 1; readonly op: 'answer'; readonly answer: unknown }
   | { readonly v: 1; readonly op: 'dropTable'; readonly table: string }
+  /**
+   * Replaces all data with a backup's (cluster mode: every replica swaps at this entry). The
+   * tables were checked before the command was logged; the command's sequence creates them.
+   */
+  | {
+      readonly v: 1;
+      readonly op: 'restore';
+      readonly tables: readonly Pick<TableData, 'name' | 'indexes' | 'records'>[];
+    }
   | {
       readonly v: 1;
       readonly op: 'createIndex';
@@ -104,6 +114,8 @@ export function commandProblem(value: unknown): string | undefined {
   if (command.op === 'barrier') return undefined;
   if (command.op === 'answer')
     return 'answer' in command ? undefined : 'an answer without its answer';
+  if (command.op === 'restore')
+    return Array.isArray(command.tables) ? undefined : 'a restore without its tables';
   if (typeof command.table !== 'string') return 'a command without a table';
   const ok = (() => {
     switch (command.op) {

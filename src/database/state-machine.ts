@@ -175,6 +175,12 @@ export class StateMachine {
         this.existing(command.table).prepareDropIndex(command.field)();
         return undefined;
       }
+      case 'restore': {
+        // Checked by the replica that logged it; built the same way everywhere.
+        const built = this.build(command.tables);
+        this.swap(built, seq);
+        return this.stats();
+      }
     }
   }
 
@@ -255,7 +261,7 @@ export class StateMachine {
    * Nothing live changes. @throws InvalidNameError, RecordValidationError, DuplicateRecordError,
    * UniqueViolationError, IndexExistsError
    */
-  build(data: readonly TableData[]): Map<string, Table> {
+  build(data: readonly Pick<TableData, 'name' | 'indexes' | 'records'>[]): Map<string, Table> {
     const built = new Map<string, Table>();
     for (const { name, indexes, records } of data) {
       assertTableName(name);

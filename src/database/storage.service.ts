@@ -507,8 +507,14 @@ export class StorageService implements OnModuleInit, OnModuleDestroy {
     this.core.assertServing();
     const memory = this.core.memory;
     if (memory?.exceeded) throw new StorageFullError(memory.used, memory.limitBytes);
+    const submit = () => this.core.log.submit(build(), receipt?.idempotencyId);
     const { seq, outcome } = await this.core.gate.run(
-      () => this.withTableLock(table, () => this.core.log.submit(build(), receipt?.idempotencyId)),
+      // Cluster mode: the stream orders writes and apply decides every outcome, so a write
+      // waiting for its entry (a round trip; seconds in a failover) holds no table lock, and
+      // writes to one table are published concurrently instead of one at a time.
+      this.core.log.sequencesItself
+        ? async () => submit()
+        : () => this.withTableLock(table, submit),
       () => new LockTimeoutError(table, this.core.lockTimeoutMs),
     );
     if (this.core.journal !== undefined) await this.core.journal.durable();

@@ -5,7 +5,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 /**
  * Servers that stand in for Redis in its failure modes, for the storage's specs, the e2e spec
- * and bench/redis-throttle.ts. Everything here is stopped by the caller: processes by their PID.
+ * and bench/redis-throttle.ts (the proxies work for any TCP protocol: the cluster's e2e specs
+ * hold a replica's NATS connection with HoldingProxy). Everything here is stopped by the
+ * caller: processes by their PID.
  */
 
 /** A free loopback port: the OS picks one, which is released at once (nothing listens on it). */
@@ -50,6 +52,43 @@ abstract class TrackingServer {
 /** Accepts connections and never answers on them, like a stalled server or a half-open path. */
 export class Blackhole extends TrackingServer {
   protected accept(): void {}
+}
+
+/**
+ * A TCP proxy that can hold back what the server sends and let it through later, in order and
+ * whole: a client that falls behind (a replica behind its log) for as long as a test wants,
+ * its connection intact. What the client sends always goes through.
+ */
+export class HoldingProxy extends TrackingServer {
+  private held: (() => void)[] | undefined;
+
+  constructor(private readonly target: { host: string; port: number }) {
+    super();
+  }
+
+  /** From now on the server's bytes wait, for every connection. */
+  hold(): void {
+    this.held ??= [];
+  }
+
+  /** Sends what was held, then lets everything through again. */
+  release(): void {
+    const held = this.held ?? [];
+    this.held = undefined;
+    for (const send of held) send();
+  }
+
+  protected accept(client: net.Socket): void {
+    const upstream = net.connect(this.target.port, this.target.host);
+    this.track(upstream);
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+    client.on('data', (data) => upstream.write(data));
+    upstream.on('data', (data) => {
+      if (this.held === undefined) client.write(data);
+      else this.held.push(() => client.write(data));
+    });
+  }
 }
 
 /**

@@ -18,7 +18,9 @@ import {
   StorageUnavailableError,
   WriteUnconfirmedError,
 } from '../database.errors';
+import type { KeptAnswers } from '../persistence/kept-answers';
 import { UnappliableEntryError, type StateMachine } from '../state-machine';
+import { ClusterSnapshots, type StoredSnapshot } from './cluster-snapshots';
 
 type NatsConnection = Awaited<ReturnType<typeof connect>>;
 
@@ -33,6 +35,10 @@ export interface ClusterOptions {
   readonly replicaName: string;
   /** Readiness fails while this replica is more entries than this behind the stream. */
   readonly maxLag: number;
+  /** A snapshot goes to the object store every this many entries (SNAPSHOT_EVERY). */
+  readonly snapshotEvery: number;
+  /** Entries kept in the stream before the newest snapshot (NATS_RETAIN). */
+  readonly retain: number;
 }
 
 /** What GET /api/v1/cluster says of the connection. */
@@ -67,6 +73,8 @@ interface Waiting {
 }
 
 const NANOS_PER_MS = 1_000_000;
+/** A command's write timeout grows by a millisecond per this many bytes of it. */
+const BYTES_PER_EXTRA_MS = 10_000;
 /** How long to wait before making the stream consumer again after it failed. */
 const CONSUMER_RETRY_MS = 1000;
 /** How long a pull for the stream's entries waits on the server (it sends heartbeats meanwhile). */
@@ -94,12 +102,27 @@ export class NatsLog extends CommandLog {
   private objects: Promise<ObjectStore> | undefined;
   private stopping = false;
   state: NatsState = 'disconnected';
+  /** The cluster's snapshots (object store), once connected. */
+  private snapshots: ClusterSnapshots | undefined;
+  /** This replica tries to write a snapshot once it has applied this entry. */
+  private nextSnapshotAt: number;
+  private snapshotting: Promise<void> | undefined;
+  /**
+   * Answers kept for Idempotency-Key: each `answer` entry is imported as it is applied, and
+   * snapshots carry them all.
+   */
+  answers: KeptAnswers | undefined;
 
   constructor(
     machine: StateMachine,
     readonly options: ClusterOptions,
   ) {
     super(machine);
+    this.nextSnapshotAt = options.snapshotEvery;
+  }
+
+  override get sequencesItself(): boolean {
+    return true;
   }
 
   get subject(): string {
@@ -134,8 +157,9 @@ export class NatsLog extends CommandLog {
     this.jsm = await jetstreamManager(this.nc);
     this.js = jetstream(this.nc);
     let last: number;
+    let created: string;
     try {
-      last = await this.ensureStream();
+      ({ last, created } = await this.ensureStream());
     } catch (error) {
       // Refused at start: nothing may keep the process (or a test) alive.
       await this.nc.close().catch(() => undefined);
@@ -143,8 +167,15 @@ export class NatsLog extends CommandLog {
       throw error;
     }
     this.lastSeq = last;
+    this.snapshots = new ClusterSnapshots(this.nc, this.jsm, {
+      ...this.options,
+      streamCreated: created,
+    });
+    // The newest snapshot first, then the stream after it.
+    const snapshot = await this.snapshots.newest(last);
+    if (snapshot !== undefined) this.loadSnapshot(snapshot);
     this.logger.log(
-      `Replica ${this.options.replicaName}: stream '${stream}' on ${servers.join(',')}, ${last} entries to apply`,
+      `Replica ${this.options.replicaName}: stream '${stream}' on ${servers.join(',')}, ${last - this.machine.appliedSeq} entries to apply${snapshot === undefined ? '' : ` after snapshot ${snapshot.seq}`}`,
     );
     // As long as it takes (the longest timer Node allows: about 24 days).
     const caughtUp = this.waitFor(last, 2 ** 31 - 1);
@@ -161,6 +192,7 @@ export class NatsLog extends CommandLog {
     this.waiting.clear();
     await this.nc?.close().catch(() => undefined);
     await this.consuming?.catch(() => undefined);
+    await this.snapshotting;
   }
 
   /**
@@ -178,11 +210,14 @@ export class NatsLog extends CommandLog {
     // its duplicate window) through whichever replica it comes.
     const id = idempotencyId ?? randomUUID();
     const payload = JSON.stringify(command);
+    // A large command (a bulk write, a restore) also has to be stored, read back and built by
+    // every replica: it gets a millisecond more per 10 kB (10 s more for 100 MB).
+    const timeoutMs = this.options.writeTimeoutMs + Math.floor(payload.length / BYTES_PER_EXTRA_MS);
     return new Promise<Applied>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiting.delete(id);
-        reject(new WriteUnconfirmedError(this.options.writeTimeoutMs));
-      }, this.options.writeTimeoutMs);
+        reject(new WriteUnconfirmedError(timeoutMs));
+      }, timeoutMs);
       this.waiting.set(id, {
         resolve: (applied) => {
           clearTimeout(timer);
@@ -268,9 +303,6 @@ export class NatsLog extends CommandLog {
     return JSON.parse(Buffer.from(bytes).toString('utf8')) as Command;
   }
 
-  /** Told of each kept answer the stream carries (every replica keeps them all). */
-  onAnswer: ((answer: unknown) => void) | undefined;
-
   /**
    * Puts an answer kept for Idempotency-Key on the stream, so every replica keeps it. Its loss
    * (NATS down) only means a repeat through another replica gets IDEMPOTENCY_KEY_EXPIRED.
@@ -288,8 +320,11 @@ export class NatsLog extends CommandLog {
     await this.submit({ v: 1, op: 'barrier' });
   }
 
-  /** Creates the stream if missing; refuses one with other settings. @returns its last sequence */
-  private async ensureStream(): Promise<number> {
+  /**
+   * Creates the stream if missing; refuses one with other settings.
+   * @returns its last sequence and when it was created
+   */
+  private async ensureStream(): Promise<{ last: number; created: string }> {
     const jsm = this.jsm!;
     const { stream, replicas, duplicateWindowMs } = this.options;
     const wanted: Partial<StreamConfig> & { name: string; duplicate_window: number } = {
@@ -306,7 +341,7 @@ export class NatsLog extends CommandLog {
       if (!/stream not found/i.test(String((error as Error).message))) throw error;
       info = await jsm.streams.add(wanted);
       this.logger.log(`Created the stream '${stream}' (${replicas} replicas, file storage)`);
-      return info.state.last_seq;
+      return { last: info.state.last_seq, created: info.created };
     }
     const config = info.config;
     const differences: string[] = [];
@@ -323,7 +358,7 @@ export class NatsLog extends CommandLog {
         `duplicate window ${config.duplicate_window / NANOS_PER_MS} ms, wanted at least ${duplicateWindowMs} ms (IDEMPOTENCY_TTL_MS)`,
       );
     if (differences.length > 0) throw new StreamMismatchError(stream, differences);
-    return info.state.last_seq;
+    return { last: info.state.last_seq, created: info.created };
   }
 
   /**
@@ -383,12 +418,14 @@ export class NatsLog extends CommandLog {
       if (this.stopping) return true;
       const seq = message.seq;
       this.lastSeq = Math.max(this.lastSeq, seq + message.info.pending);
+      // Entries before this one were purged: they are in a snapshot (or this throws).
+      if (seq > this.machine.appliedSeq + 1) await this.reloadBefore(seq);
       if (seq <= this.machine.appliedSeq) continue;
       let applied: Applied;
       try {
         const command = await this.commandOf(seq, message.json<Command | LargeCommand>());
         applied = this.applyNow(seq, command);
-        if (command.op === 'answer') this.onAnswer?.(command.answer);
+        if (command.op === 'answer') this.answers?.import([command.answer]);
       } catch (error) {
         // applyNow stopped the log (it logs and tells main.ts): never applied past this entry.
         this.rejectAll(error);
@@ -402,8 +439,76 @@ export class NatsLog extends CommandLog {
           waiting.resolve(applied);
         }
       }
+      if (seq >= this.nextSnapshotAt && this.snapshotting === undefined)
+        this.snapshotting = this.snapshot().finally(() => (this.snapshotting = undefined));
     }
     return this.stopping;
+  }
+
+  /** Replaces this replica's state with a snapshot's, and wakes requests waiting for it. */
+  private loadSnapshot(snapshot: StoredSnapshot): void {
+    this.machine.load(snapshot.tables, snapshot.seq);
+    this.continueAfter(snapshot.seq);
+    if (snapshot.answers !== undefined) this.answers?.import(snapshot.answers);
+    const every = this.options.snapshotEvery;
+    this.nextSnapshotAt = (Math.floor(snapshot.seq / every) + 1) * every;
+    this.notify();
+    this.logger.log(`Loaded snapshot ${snapshot.name} (entry ${snapshot.seq})`);
+  }
+
+  /**
+   * The stream no longer holds the entries before `seq` (purged after a snapshot while this
+   * replica was behind): loads the newest snapshot, which must reach at least `seq - 1`.
+   * @throws UnappliableEntryError (and stops) when no snapshot covers the gap
+   */
+  private async reloadBefore(seq: number): Promise<void> {
+    const from = this.machine.appliedSeq + 1;
+    this.logger.warn(
+      `Entries ${from} to ${seq - 1} are no longer in the stream (purged after a snapshot): reloading from the newest snapshot`,
+    );
+    const snapshot = await this.snapshots!.newest();
+    if (snapshot === undefined || snapshot.seq < seq - 1) {
+      const error = new UnappliableEntryError(
+        seq,
+        `entries ${from} to ${seq - 1} were purged from the stream and no snapshot holds them (newest: ${snapshot?.seq ?? 'none'})`,
+      );
+      this.halt(error);
+      this.rejectAll(error);
+      throw error;
+    }
+    this.loadSnapshot(snapshot);
+  }
+
+  /**
+   * Every SNAPSHOT_EVERY entries: the replica that takes the round's lease writes a snapshot
+   * of its state to the object store, then purges the stream below NATS_RETAIN entries before
+   * it. The others go on; a failure only delays the snapshot.
+   */
+  private async snapshot(): Promise<void> {
+    const snapshots = this.snapshots!;
+    const every = this.options.snapshotEvery;
+    const round = Math.floor(this.machine.appliedSeq / every) * every;
+    this.nextSnapshotAt = round + every;
+    try {
+      if (!(await snapshots.take(round))) return;
+      const started = performance.now();
+      // The state at one entry: copied without an await between.
+      const seq = this.machine.appliedSeq;
+      const tables = this.machine.copyTables();
+      const answers = this.answers?.export();
+      const bytes = await snapshots.write(tables, seq, answers);
+      await snapshots.release(round);
+      this.logger.log(
+        `Wrote snapshot ${seq} (${tables.length} tables, ${bytes} bytes) in ${Math.round(performance.now() - started)} ms`,
+      );
+      await snapshots.purge(seq, () => this.objectStore());
+    } catch (error) {
+      if (this.stopping) return;
+      this.logger.warn(
+        `The snapshot of round ${round} failed (${String(error)}): tried again later`,
+      );
+      this.nextSnapshotAt = this.machine.appliedSeq + Math.max(1, Math.floor(every / 10));
+    }
   }
 
   private rejectAll(error: unknown): void {

@@ -13,7 +13,7 @@ import { DATABASE_OPTIONS, type DatabaseModuleOptions } from '../database.module
 import { type Command, type LogEntry } from '../commands';
 import { NatsLog } from '../cluster/nats-log';
 import { DatabaseCore } from '../database-core';
-import { dataOf, UnappliableEntryError } from '../state-machine';
+import { dataOf, UnappliableEntryError, type StorageStats } from '../state-machine';
 import type { Table } from '../table';
 import type { Receipt } from '../storage.service';
 import type { Change, JournalHeader } from './change';
@@ -193,10 +193,11 @@ export class PersistenceService implements OnModuleInit, OnApplicationShutdown {
     if (log instanceof NatsLog) {
       // Cluster mode: the stream is the log; the replica serves once it has applied what the
       // stream held when it started.
-      // Answers kept for Idempotency-Key travel on the stream: every replica keeps them all.
+      // Answers kept for Idempotency-Key travel on the stream and in its snapshots: every
+      // replica keeps them all.
       const answers = this.answers;
       if (answers !== undefined) {
-        log.onAnswer = (answer) => answers.import([answer]);
+        log.answers = answers;
         answers.onStored = (answer: unknown) => log.publishAnswer(answer);
       }
       await log.start();
@@ -375,13 +376,18 @@ export class PersistenceService implements OnModuleInit, OnApplicationShutdown {
     return { applied, torn: false };
   }
 
-  /** Writes a snapshot of this instant and starts a fresh journal; writes continue meanwhile. */
-  compact(): Promise<void> {
+  /**
+   * Writes a snapshot of this instant and starts a fresh journal; writes continue meanwhile.
+   * The receipt gets the sequence applied once it is done, as every answer under /api/v1
+   * says where the log stands.
+   */
+  async compact(receipt?: Receipt): Promise<void> {
     this.core.assertServing();
     this.compacting ??= this.maintenance
       .runExclusive(() => this.runCompaction())
       .finally(() => (this.compacting = undefined));
-    return this.compacting;
+    await this.compacting;
+    if (receipt) receipt.seq = this.core.machine.appliedSeq;
   }
 
   private async compactIfDue(): Promise<void> {
@@ -527,12 +533,8 @@ export class PersistenceService implements OnModuleInit, OnApplicationShutdown {
     receipt?: Receipt,
   ): Promise<{ tables: number; records: number }> {
     this.core.assertServing();
-    if (this.core.log instanceof NatsLog) {
-      throw new StorageUnavailableError(
-        'a restore is not available in cluster mode yet (issue 12): restore into an embedded server',
-      );
-    }
     const built = this.core.machine.build(data);
+    if (this.core.log instanceof NatsLog) return this.restoreThroughStream(data, receipt);
     const log = this.core.log;
     await this.maintenance.runExclusive(async () => {
       this.core.assertServing();
@@ -586,6 +588,23 @@ export class PersistenceService implements OnModuleInit, OnApplicationShutdown {
     if (receipt) receipt.seq = this.core.machine.appliedSeq;
     this.logger.log(`Restored a backup: ${tables} tables, ${records} records`);
     return { tables, records };
+  }
+
+  /**
+   * Cluster mode: the backup (checked already) goes on the stream as one command (through the
+   * object store when it is larger than a message), and every replica swaps at that entry.
+   */
+  private async restoreThroughStream(
+    data: readonly TableData[],
+    receipt?: Receipt,
+  ): Promise<{ tables: number; records: number }> {
+    const tables = data.map(({ name, indexes, records }) => ({ name, indexes, records }));
+    const { seq, outcome } = await this.core.log.submit({ v: 1, op: 'restore', tables });
+    if (receipt) receipt.seq = seq;
+    if (!outcome.ok) throw outcome.error;
+    const stats = outcome.value as StorageStats;
+    this.logger.log(`Restored a backup: ${stats.tables} tables, ${stats.records} records`);
+    return stats;
   }
 
   /**
