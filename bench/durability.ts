@@ -101,6 +101,7 @@ function measureAll(
       label,
       {
         rps: Math.round((a.rps + b.rps) / 2),
+        p50: (a.p50 + b.p50) / 2,
         p99: Math.max(a.p99, b.p99),
         non2xx: a.non2xx + b.non2xx,
         otherOnCpu0:

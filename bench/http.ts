@@ -66,6 +66,7 @@ function measure(load: Load, duration: number, connections: number): LoadResult 
   const rounds = [autocannon(load, duration, connections), autocannon(load, duration, connections)];
   return {
     rps: Math.round((rounds[0].rps + rounds[1].rps) / 2),
+    p50: (rounds[0].p50 + rounds[1].p50) / 2,
     p99: Math.max(rounds[0].p99, rounds[1].p99),
     non2xx: rounds[0].non2xx + rounds[1].non2xx,
   };

@@ -36,3 +36,6 @@ export function markdownTable(rows: readonly Record<string, string | number>[]):
 export function machine(): string {
   return `Node ${process.version}, ${process.platform}/${process.arch}, ${cpus().length} cores, ${new Date().toISOString().slice(0, 10)}`;
 }
+
+/** A share as a whole percentage: 0.123 -> "12%". */
+export const percent = (share: number) => `${Math.round(100 * share)}%`;

@@ -30,18 +30,28 @@ export const HAS_TASKSET = (() => {
   }
 })();
 
+/**
+ * Pins process `pid`, all its threads (a Go server's too), to `cpu` when taskset exists; says
+ * whether it did.
+ */
+export function pin(pid: number, cpu: number): boolean {
+  if (!HAS_TASKSET) return false;
+  execFileSync('taskset', ['-a', '-p', '-c', String(cpu), String(pid)], { stdio: 'ignore' });
+  return true;
+}
+
 /** Pins this process to `cpu` when taskset exists; says whether it did. */
 export function pinSelf(cpu: number): boolean {
-  if (!HAS_TASKSET) return false;
-  execFileSync('taskset', ['-p', '-c', String(cpu), String(process.pid)], { stdio: 'ignore' });
-  return true;
+  return pin(process.pid, cpu);
 }
 
 /**
  * Starts the built server (dist/) on a free loopback port and waits for /health; with `cpu`,
  * pinned to that CPU where taskset exists. `root`: the checkout whose dist/main.js runs (its
  * working directory too), this one by default. `quiet`: its stdout (the request log) goes to
- * /dev/null. An env value of undefined removes the variable (LOG_LEVEL: the server's default).
+ * /dev/null. `nodeArgs` go to node before the script; `ipc` opens an IPC channel to it (for
+ * bench/heap-probe.js). An env value of undefined removes the variable (LOG_LEVEL: the server's
+ * default).
  */
 export async function startServer(
   env: Record<string, string | undefined> = {},
@@ -49,10 +59,12 @@ export async function startServer(
     cpu,
     root = join(__dirname, '..'),
     quiet = false,
-  }: { cpu?: number; root?: string; quiet?: boolean } = {},
+    nodeArgs = [],
+    ipc = false,
+  }: { cpu?: number; root?: string; quiet?: boolean; nodeArgs?: string[]; ipc?: boolean } = {},
 ): Promise<RunningServer> {
   const port = await freePort();
-  const main = [join(root, 'dist', 'main.js')];
+  const main = [...nodeArgs, join(root, 'dist', 'main.js')];
   const [command, args] =
     cpu !== undefined && HAS_TASKSET
       ? ['taskset', ['-c', String(cpu), process.execPath, ...main]]
@@ -68,7 +80,7 @@ export async function startServer(
   const child = spawn(command, args, {
     cwd: root,
     env: Object.fromEntries(Object.entries(merged).filter(([, value]) => value !== undefined)),
-    stdio: ['ignore', quiet ? 'ignore' : 'inherit', 'inherit'],
+    stdio: ['ignore', quiet ? 'ignore' : 'inherit', 'inherit', ...(ipc ? ['ipc' as const] : [])],
   });
   const baseUrl = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 100; i++) {
@@ -126,21 +138,26 @@ export interface Load {
   readonly url: string;
   readonly method?: 'GET' | 'POST';
   readonly body?: object;
+  /** POST round `url`-0 to `url`-<paths - 1> (several tables); wrk only. */
+  readonly paths?: number;
 }
 
 export interface LoadResult {
   readonly rps: number;
+  /** Latency percentiles, ms. */
+  readonly p50: number;
   readonly p99: number;
   readonly non2xx: number;
 }
 
 /** One autocannon run in its own process, pinned to `cpu` where taskset exists. */
 export function autocannon(
-  { url, method = 'GET', body }: Load,
+  { url, method = 'GET', body, paths }: Load,
   duration: number,
   connections: number,
   cpu = 1,
 ): LoadResult {
+  if (paths !== undefined) throw new Error('autocannon: paths needs wrk');
   const args = [
     join(__dirname, '..', 'node_modules', 'autocannon', 'autocannon.js'),
     '--json',
@@ -157,8 +174,13 @@ export function autocannon(
     : [process.execPath, args];
   const out = JSON.parse(
     execFileSync(command, argv, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 }),
-  ) as { requests: { average: number }; latency: { p99: number }; non2xx: number };
-  return { rps: out.requests.average, p99: out.latency.p99, non2xx: out.non2xx };
+  ) as { requests: { average: number }; latency: { p50: number; p99: number }; non2xx: number };
+  return {
+    rps: out.requests.average,
+    p50: out.latency.p50,
+    p99: out.latency.p99,
+    non2xx: out.non2xx,
+  };
 }
 
 /** Whether wrk (the HTTP load generator) is installed. */
@@ -175,10 +197,11 @@ export const HAS_WRK = (() => {
 /**
  * One wrk run (one thread: the load is pinned to one CPU) in its own process, pinned to `cpu`
  * where taskset exists. bench/wrk-report.lua makes a POST of the body and prints the summary as
- * JSON; non2xx counts answers of status 400 and above (wrk's status errors).
+ * JSON; non2xx counts answers of status 400 and above (wrk's status errors). Latencies in ms,
+ * rounded to 0.1 ms.
  */
 export function wrk(
-  { url, method = 'GET', body }: Load,
+  { url, method = 'GET', body, paths }: Load,
   duration: number,
   connections: number,
   cpu = 1,
@@ -191,6 +214,7 @@ export function wrk(
     join(__dirname, 'wrk-report.lua'),
     url,
     ...(method === 'POST' ? ['--', JSON.stringify(body)] : []),
+    ...(method === 'POST' && paths !== undefined ? [String(paths)] : []),
   ];
   const [command, argv] = HAS_TASKSET
     ? ['taskset', ['-c', String(cpu), 'wrk', ...args]]
@@ -203,12 +227,15 @@ export function wrk(
     durationUs: number;
     status: number;
     socket: number;
+    p50Us: number;
     p99Us: number;
   };
   if (summary.socket > 0) console.warn(`wrk: ${summary.socket} socket errors or timeouts (${url})`);
+  const ms = (us: number) => Math.round(us / 100) / 10;
   return {
     rps: Math.round(summary.requests / (summary.durationUs / 1e6)),
-    p99: Math.round(summary.p99Us / 100) / 10,
+    p50: ms(summary.p50Us),
+    p99: ms(summary.p99Us),
     non2xx: summary.status,
   };
 }
@@ -239,10 +266,17 @@ export function processTicks(pid: number | undefined): number | undefined {
   }
 }
 
-/** A load round and the share of CPU 0 busy with anything but the server under load. */
+/**
+ * A load round, the share of CPU 0 busy with anything but the server under load, and the CPU
+ * time the server used (ms; /proc's clock ticks, 10 ms each).
+ */
 export interface Round extends LoadResult {
   readonly otherOnCpu0?: number;
+  readonly serverCpuMs?: number;
 }
+
+/** /proc's clock ticks per second (USER_HZ, 100 on Linux). */
+const TICKS_PER_SECOND = 100;
 
 /**
  * Runs `load` against the server process `pid` (pinned to CPU 0) and measures how much else ran
@@ -254,9 +288,51 @@ export function roundOnCpu0(pid: number | undefined, load: () => LoadResult): Ro
   const [cpuAfter, serverAfter] = [cpu0(), processTicks(pid)];
   if (!HAS_TASKSET || !cpuBefore || !cpuAfter || serverBefore === undefined || !serverAfter)
     return result;
-  const other = cpuAfter.busy - cpuBefore.busy - (serverAfter - serverBefore);
-  return { ...result, otherOnCpu0: Math.max(0, other / (cpuAfter.total - cpuBefore.total)) };
+  const server = serverAfter - serverBefore;
+  const other = cpuAfter.busy - cpuBefore.busy - server;
+  return {
+    ...result,
+    otherOnCpu0: Math.max(0, other / (cpuAfter.total - cpuBefore.total)),
+    serverCpuMs: (server * 1000) / TICKS_PER_SECOND,
+  };
 }
+
+/** The load generator the HTTP benches use, for their reports. */
+export const LOAD_TOOL = HAS_WRK ? 'wrk 4 (1 thread)' : 'autocannon (wrk not installed)';
+
+/** One load run with wrk, or autocannon when wrk is not installed (pinned to CPU 1). */
+export function load(target: Load, duration: number, connections: number): LoadResult {
+  return HAS_WRK ? wrk(target, duration, connections) : autocannon(target, duration, connections);
+}
+
+/** Share of CPU 0 taken by other work above which steadyRound repeats a round. */
+export const DISTURBED = 0.35;
+
+/**
+ * One load round against the server process `pid` (pinned to CPU 0), repeated (twice at most)
+ * when other work took more than DISTURBED of CPU 0 meanwhile: the least disturbed counts.
+ */
+export function steadyRound(
+  pid: number | undefined,
+  target: Load,
+  duration: number,
+  connections: number,
+): Round {
+  const once = () => roundOnCpu0(pid, () => load(target, duration, connections));
+  let result = once();
+  for (let retry = 0; retry < 2 && (result.otherOnCpu0 ?? 0) > DISTURBED; retry++) {
+    console.log('  disturbed round, repeating:', result);
+    const again = once();
+    if ((again.otherOnCpu0 ?? 0) < (result.otherOnCpu0 ?? 0)) result = again;
+  }
+  return result;
+}
+
+/** Mean req/s of rounds, rounded. */
+export const meanRps = (rounds: readonly LoadResult[]) =>
+  Math.round(rounds.reduce((sum, r) => sum + r.rps, 0) / rounds.length);
+/** The worst p99 of rounds (ms). */
+export const worstP99 = (rounds: readonly LoadResult[]) => Math.max(...rounds.map((r) => r.p99));
 
 /** 1,000 users (u0..u999) and 5,000 orders through the bulk POST (needs BULK_MAX >= 5000). */
 export async function seedUsersAndOrders(base: string): Promise<void> {

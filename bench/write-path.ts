@@ -23,28 +23,28 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { machine, markdownTable, writeSection } from './results';
+import { machine, markdownTable, percent, writeSection } from './results';
 import {
   ADAPTERS,
+  DISTURBED,
   HAS_TASKSET,
+  LOAD_TOOL,
   USER,
-  HAS_WRK,
   argument,
-  autocannon,
-  roundOnCpu0,
+  load,
+  meanRps as mean,
   seedUsersAndOrders,
   startServer,
+  steadyRound,
   stopAndWait,
   waitReady,
-  wrk,
+  worstP99,
   type Load,
   type Round,
   type RunningServer,
 } from './server';
 
 const ROOT = join(__dirname, '..');
-/** Share of CPU 0 taken by other work above which a round is repeated. */
-const DISTURBED = 0.35;
 /** Two rounds of one version further apart than this (of their mean): measure again. */
 const NOISY = 0.1;
 /** after / before below 1 - this is called a regression. */
@@ -122,23 +122,6 @@ function buildBefore(sha: string): string {
   return dir;
 }
 
-/** One load run with the chosen tool. */
-function load(target: Load, duration: number, connections: number) {
-  return HAS_WRK ? wrk(target, duration, connections) : autocannon(target, duration, connections);
-}
-
-/** One round; repeated (twice at most) when other work took much of CPU 0, least disturbed counts. */
-function round(server: RunningServer, target: Load, duration: number, connections: number): Round {
-  const once = () => roundOnCpu0(server.process.pid, () => load(target, duration, connections));
-  let result = once();
-  for (let retry = 0; retry < 2 && (result.otherOnCpu0 ?? 0) > DISTURBED; retry++) {
-    console.log('  disturbed round, repeating:', result);
-    const again = once();
-    if ((again.otherOnCpu0 ?? 0) < (result.otherOnCpu0 ?? 0)) result = again;
-  }
-  return result;
-}
-
 interface Measured {
   /** Rounds in the order run: before, after, before, after. */
   readonly rounds: readonly Round[];
@@ -150,10 +133,6 @@ interface Measured {
 }
 
 const spreadOf = ([a, b]: readonly Round[]) => Math.abs(a.rps - b.rps) / ((a.rps + b.rps) / 2);
-const mean = (rounds: readonly Round[]) =>
-  Math.round(rounds.reduce((sum, r) => sum + r.rps, 0) / rounds.length);
-const worstP99 = (rounds: readonly Round[]) => Math.max(...rounds.map((r) => r.p99));
-const percent = (share: number) => `${Math.round(100 * share)}%`;
 
 function measure(
   servers: readonly [RunningServer, RunningServer],
@@ -166,7 +145,8 @@ function measure(
   const attempt = (remeasured: boolean): Measured => {
     const rounds: Round[] = [];
     for (let i = 0; i < 4; i++) {
-      const result = round(servers[i % 2], targets[i % 2], duration, connections);
+      const server = servers[i % 2];
+      const result = steadyRound(server.process.pid, targets[i % 2], duration, connections);
       console.log(`  ${i % 2 ? 'after ' : 'before'}`, result);
       rounds.push(result);
     }
@@ -230,7 +210,7 @@ async function main(): Promise<void> {
       root: ROOT,
     },
   ];
-  const tool = HAS_WRK ? 'wrk 4 (1 thread)' : 'autocannon (wrk not installed)';
+  const tool = LOAD_TOOL;
   console.log(`load generator: ${tool}; before ${versions[0].source}, after ${versions[1].source}`);
 
   const rows: Record<string, string | number>[] = [];
