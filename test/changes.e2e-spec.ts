@@ -367,3 +367,60 @@ describe('Change feed at shutdown', () => {
     expect(Date.now() - started).toBeLessThan(10_000);
   });
 });
+
+describe('Change feed with API keys: tickets for EventSource', () => {
+  const READ = 'feed-reader-0123456789abcdef';
+  const WRITE = 'feed-writer-0123456789abcdef';
+  let app: INestApplication;
+  let http: Http;
+  let base: string;
+
+  beforeAll(async () => {
+    app = await createTestApp({ env: { API_KEYS: `${READ}:read,${WRITE}:write` } });
+    http = app.getHttpServer();
+    await app.listen(0, '127.0.0.1');
+    base = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
+  });
+  afterAll(() => app.close());
+
+  it('issues a single-use ticket to a reader, good for one feed connection without headers', async () => {
+    await request(http).post('/api/v1/changes/tickets').expect(401);
+    const issued = await request(http)
+      .post('/api/v1/changes/tickets')
+      .set('X-API-Key', READ)
+      .expect(201);
+    expect(issued.body).toEqual({ ticket: expect.stringMatching(/^[\w-]{20,}$/), expires_in: 60 });
+    expect(issued.headers['cache-control']).toBe('no-store');
+
+    const refused = await fetch(`${base}/api/v1/changes`, {
+      headers: { Accept: 'text/event-stream' },
+    });
+    expect(refused.status).toBe(401);
+    await refused.body?.cancel();
+
+    const feed = new Feed(base, `/api/v1/changes?tables=secret&ticket=${issued.body.ticket}`);
+    try {
+      await feed.opened();
+      await request(http)
+        .post('/api/v1/data/secret')
+        .set('X-API-Key', WRITE)
+        .send({ id: 's' })
+        .expect(201);
+      const [event] = await feed.received(1);
+      expect(event.data).toMatchObject({ table: 'secret', id: 's' });
+    } finally {
+      feed.close();
+    }
+    // Used once: a second connection with it is refused.
+    const again = await request(http).get(`/api/v1/changes?ticket=${issued.body.ticket}&wait=0`);
+    expect(again.status).toBe(401);
+    const forged = await request(http).get('/api/v1/changes?ticket=made-up&wait=0');
+    expect(forged.status).toBe(401);
+    // A ticket is for the feed only.
+    const other = await request(http)
+      .post('/api/v1/changes/tickets')
+      .set('X-API-Key', READ)
+      .expect(201);
+    await request(http).get(`/api/v1/tables?ticket=${other.body.ticket}`).expect(401);
+  });
+});

@@ -929,6 +929,13 @@ describe('Issue 12 contract: every route through a round robin of three replicas
     expect(answers[1]).toEqual(answers[0]);
     expect(answers[2]).toEqual(answers[0]);
     expectProblem(await client.get('/api/v1/changes?since=x'), 400, 'INVALID_QUERY');
+    const ticket = await client.post('/api/v1/changes/tickets', { key: KEYS.read }).expect(201);
+    expect(ticket.body.expires_in).toBe(60);
+    expectProblem(
+      await client.post('/api/v1/changes/tickets', { key: null }),
+      401,
+      'UNAUTHENTICATED',
+    );
   });
 
   it('ends with identical data on all three replicas; every answer kept the X-Memdb-Seq contract', async () => {
@@ -997,6 +1004,7 @@ describe('Issue 12 contract: every route through a round robin of three replicas
       'POST /api/v1/admin/restore': both,
       'GET /api/v1/cluster': both,
       'GET /api/v1/changes': both,
+      'POST /api/v1/changes/tickets': both,
       // The probes have no client error: a failing probe is a state of the replica.
       'GET /health': { success: true, error: false },
       'GET /health/ready': { success: true, error: false },

@@ -22,6 +22,7 @@ describe('OpenAPI and docs', () => {
       '/api/v1/admin/compact',
       '/api/v1/admin/restore',
       '/api/v1/changes',
+      '/api/v1/changes/tickets',
       '/api/v1/cluster',
       '/api/v1/data/{table}',
       '/api/v1/data/{table}/{id}',

@@ -3,6 +3,8 @@ import {
   Controller,
   Get,
   Headers,
+  HttpCode,
+  Post,
   HttpStatus,
   Inject,
   Query,
@@ -11,9 +13,20 @@ import {
   StreamableFile,
 } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
-import { ApiOkResponse, ApiOperation, ApiProduces, ApiQuery, ApiTags } from '@nestjs/swagger';
+import {
+  ApiExtraModels,
+  ApiHeader,
+  getSchemaPath,
+  ApiCreatedResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiQuery,
+  ApiTags,
+} from '@nestjs/swagger';
 import type { IncomingMessage } from 'node:http';
+import { RequiresRole } from '../common/decorators/access.decorator';
 import { ApiProblems } from '../common/decorators/api-problems.decorator';
+import { AcceptsTicket, AccessTickets } from '../common/guards/access-tickets';
 import type { HeaderSink } from '../common/http/header-sink';
 import { seqTo } from '../common/http/sequence';
 import { ApiProblemException } from '../common/problems/api-problem.exception';
@@ -22,6 +35,13 @@ import type { Change, Position } from '../database/changes/change-log';
 import { compilePredicate } from '../database/query/filter';
 import { parseRecordFilter } from '../database/query/query-params';
 import { StorageService } from '../database/storage.service';
+import {
+  ChangeEventDto,
+  ChangesPollDto,
+  OverflowEventDto,
+  ResetEventDto,
+  TableEventDto,
+} from './dto/change-events.dto';
 import {
   changeData,
   ChangeFeeds,
@@ -34,6 +54,8 @@ import {
 export const CHANGE_FEEDS = Symbol('CHANGE_FEEDS');
 
 const EVENT_STREAM = 'text/event-stream';
+/** Swagger's way to say integer for a query parameter. */
+const Integer = 'integer';
 const WAIT_DEFAULT_S = 25;
 const WAIT_MAX_S = 60;
 const LIMIT_DEFAULT = 1000;
@@ -64,24 +86,94 @@ export class ChangesController implements BeforeApplicationShutdown {
   constructor(
     private readonly storage: StorageService,
     @Inject(CHANGE_FEEDS) private readonly feeds: ChangeFeeds,
+    private readonly tickets: AccessTickets,
     config: ConfigService<Env, true>,
   ) {
     this.waitMs = config.get('MIN_SEQ_WAIT_MS', { infer: true });
   }
 
+  @Post('tickets')
+  @HttpCode(HttpStatus.CREATED)
+  @RequiresRole('read')
+  @ApiOperation({
+    summary: 'A single-use ticket for one change feed connection (EventSource cannot send headers)',
+    description:
+      'With API_KEYS set, a browser asks for a ticket with its key, then opens ' +
+      '`new EventSource("/api/v1/changes?ticket=...")`. A ticket is used once, within 60 seconds, ' +
+      'on the server that issued it. Tickets never appear in logs.',
+  })
+  @ApiCreatedResponse({
+    schema: {
+      type: 'object',
+      required: ['ticket', 'expires_in'],
+      properties: { ticket: { type: 'string' }, expires_in: { type: 'integer', example: 60 } },
+    },
+  })
+  ticket(@Res({ passthrough: true }) res: HeaderSink): { ticket: string; expires_in: number } {
+    seqTo(res).seq = this.storage.appliedSeq;
+    res.header('Cache-Control', 'no-store');
+    return this.tickets.issue('read');
+  }
+
   @Get()
+  @AcceptsTicket()
   @ApiOperation({
     summary: 'The change feed: Server-Sent Events (Accept: text/event-stream), or a long-poll',
     description:
       'Every change in log order, each at its position `<seq>.<i>`, exactly once across reconnects ' +
       'with Last-Event-ID (or since=). See the README section "Change feed".',
   })
-  @ApiProduces(EVENT_STREAM, 'application/json')
-  @ApiQuery({ name: 'since', required: false, type: String })
-  @ApiQuery({ name: 'tables', required: false, type: String })
-  @ApiQuery({ name: 'wait', required: false, type: Number })
-  @ApiQuery({ name: 'limit', required: false, type: Number })
-  @ApiOkResponse({ description: 'An SSE stream, or the long-poll answer' })
+  @ApiQuery({
+    name: 'since',
+    required: false,
+    type: Integer,
+    description: 'Start after this sequence (0: the oldest change kept); Last-Event-ID wins',
+  })
+  @ApiQuery({
+    name: 'tables',
+    required: false,
+    type: String,
+    description: 'Only these tables (comma-separated); with one, list filters apply too',
+  })
+  @ApiQuery({
+    name: 'wait',
+    required: false,
+    type: Integer,
+    description: 'Long-poll: seconds to wait for a change (0-60, default 25)',
+  })
+  @ApiQuery({
+    name: 'limit',
+    required: false,
+    type: Integer,
+    description: 'Long-poll: changes at most (1-10000, default 1000)',
+  })
+  @ApiQuery({
+    name: 'ticket',
+    required: false,
+    type: String,
+    description: 'A ticket from POST /api/v1/changes/tickets, instead of an API key',
+  })
+  @ApiHeader({
+    name: 'Last-Event-ID',
+    required: false,
+    description: 'Resume after this position (`<seq>.<i>` or `<seq>`), as EventSource sends it',
+  })
+  @ApiExtraModels(ChangeEventDto, TableEventDto, ResetEventDto, OverflowEventDto, ChangesPollDto)
+  @ApiOkResponse({
+    description:
+      'text/event-stream: events `change` (ChangeEventDto), `table` (TableEventDto), `reset` ' +
+      '(ResetEventDto, first, when the resume point cannot be served exactly) and `overflow` ' +
+      '(OverflowEventDto, last), each with `id:` its position, and `:` comment heartbeats. ' +
+      'application/json: the long-poll answer.',
+    content: {
+      [EVENT_STREAM]: {
+        schema: { type: 'string' },
+        example:
+          'event: change\nid: 1042.0\ndata: {"pos":"1042.0","seq":1042,"table":"orders","op":"insert","id":"o1","record":{"id":"o1"}}\n\n',
+      },
+      'application/json': { schema: { $ref: getSchemaPath(ChangesPollDto) } },
+    },
+  })
   @ApiProblems(400, 503)
   async changes(
     @Query() query: Record<string, unknown>,

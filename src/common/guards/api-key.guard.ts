@@ -1,11 +1,18 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { type CanActivate, type ExecutionContext, HttpStatus, Injectable } from '@nestjs/common';
+import {
+  type CanActivate,
+  type ExecutionContext,
+  HttpStatus,
+  Injectable,
+  Optional,
+} from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { Reflector } from '@nestjs/core';
 import { API_ROLES, type ApiRole } from '../../config/api-keys';
 import type { Env } from '../../config/env.validation';
 import { PUBLIC_ROUTE, REQUIRED_ROLE } from '../decorators/access.decorator';
 import { ApiProblemException } from '../problems/api-problem.exception';
+import { AccessTickets, TICKET_ROUTE } from './access-tickets';
 
 interface StoredKey {
   readonly digest: Buffer;
@@ -33,6 +40,7 @@ export class ApiKeyGuard implements CanActivate {
   constructor(
     config: ConfigService<Env, true>,
     private readonly reflector: Reflector,
+    @Optional() private readonly tickets?: AccessTickets<ApiRole>,
   ) {
     this.keys = config
       .get('API_KEYS', { infer: true })
@@ -43,10 +51,23 @@ export class ApiKeyGuard implements CanActivate {
     if (this.keys === undefined) return true;
     const targets = [context.getHandler(), context.getClass()];
     if (this.reflector.getAllAndOverride<boolean>(PUBLIC_ROUTE, targets)) return true;
-    const request = context
-      .switchToHttp()
-      .getRequest<{ method: string; headers: Record<string, unknown> }>();
+    const request = context.switchToHttp().getRequest<{
+      method: string;
+      headers: Record<string, unknown>;
+      query?: Record<string, unknown>;
+    }>();
     const presented = presentedKey(request.headers);
+    const ticket = request.query?.ticket;
+    if (
+      presented === undefined &&
+      typeof ticket === 'string' &&
+      this.tickets !== undefined &&
+      this.reflector.get<boolean>(TICKET_ROUTE, context.getHandler())
+    ) {
+      if (this.tickets.redeem(ticket) === undefined)
+        throw unauthenticated('The ticket is not valid: it is used once, within 60 seconds');
+      return true;
+    }
     if (presented === undefined) {
       throw unauthenticated(
         'An API key is required: send Authorization: Bearer <key> or X-API-Key: <key>',
