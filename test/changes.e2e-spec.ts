@@ -3,6 +3,9 @@ import { EventSource } from 'eventsource';
 import type { AddressInfo } from 'node:net';
 import request from 'supertest';
 import { CHANGE_FEEDS } from '../src/changes/changes.controller';
+import { deleteStream, startReplica, streamNames } from './helpers/cluster';
+import { natsClusters } from './helpers/nats-cluster';
+import { tempDirs } from './helpers/temp-dirs';
 import { createTestApp } from './helpers/test-app';
 
 /**
@@ -77,8 +80,7 @@ describe('Change feed: GET /api/v1/changes', () => {
   beforeAll(async () => {
     app = await createTestApp({ env: { CHANGES_RETAIN: '50' } });
     http = app.getHttpServer();
-    await app.listen(0, '127.0.0.1');
-    base = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
+    base = await listening(app);
   });
   afterEach(() => {
     for (const feed of feeds.splice(0)) feed.close();
@@ -241,8 +243,7 @@ describe('Change feed: filters, slow subscribers and limits', () => {
       env: { CHANGES_BUFFER_BYTES: '1024', CHANGES_MAX_SUBSCRIBERS: '3', BODY_LIMIT: '4mb' },
     });
     http = app.getHttpServer();
-    await app.listen(0, '127.0.0.1');
-    base = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
+    base = await listening(app);
   });
   afterAll(() => app.close());
 
@@ -343,8 +344,7 @@ describe('Change feed: filters, slow subscribers and limits', () => {
 describe('Change feed at shutdown', () => {
   it('ends open feeds and long-polls at once when the app closes', async () => {
     const app = await createTestApp();
-    await app.listen(0, '127.0.0.1');
-    const base = `http://127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}`;
+    const base = await listening(app);
     const { get } = await import('node:http');
     const ended = new Promise<string>((resolve, reject) => {
       get(`${base}/api/v1/changes`, { headers: { Accept: 'text/event-stream' } }, (res) => {
@@ -378,8 +378,7 @@ describe('Change feed with API keys: tickets for EventSource', () => {
   beforeAll(async () => {
     app = await createTestApp({ env: { API_KEYS: `${READ}:read,${WRITE}:write` } });
     http = app.getHttpServer();
-    await app.listen(0, '127.0.0.1');
-    base = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
+    base = await listening(app);
   });
   afterAll(() => app.close());
 
@@ -422,5 +421,98 @@ describe('Change feed with API keys: tickets for EventSource', () => {
       .set('X-API-Key', READ)
       .expect(201);
     await request(http).get(`/api/v1/tables?ticket=${other.body.ticket}`).expect(401);
+  });
+});
+
+/** An app listening on a free loopback port, and its base URL. */
+async function listening(app: INestApplication): Promise<string> {
+  await app.listen(0, '127.0.0.1');
+  return `http://127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}`;
+}
+
+describe('Change feed with DATA_DIR, across a restart', () => {
+  const dirs = tempDirs('memdb-changes-');
+
+  it('resumes exactly after a restart: the journal replayed at start fills the feed again', async () => {
+    const dir = dirs();
+    const first = await createTestApp({ env: { DATA_DIR: dir } });
+    const bulk = await request(first.getHttpServer())
+      .post('/api/v1/data/kept')
+      .send([{ id: 'k1' }, { id: 'k2' }])
+      .expect(201);
+    const one = await request(first.getHttpServer())
+      .post('/api/v1/data/kept')
+      .send({ id: 'k3' })
+      .expect(201);
+    await first.close();
+
+    const second = await createTestApp({ env: { DATA_DIR: dir } });
+    try {
+      const base = await listening(second);
+      const feed = new Feed(base, '/api/v1/changes?tables=kept', {
+        'Last-Event-ID': `${bulk.headers['x-memdb-seq']}.0`,
+      });
+      try {
+        await feed.opened();
+        await request(second.getHttpServer())
+          .post('/api/v1/data/kept')
+          .send({ id: 'k4' })
+          .expect(201);
+        const events = await feed.received(3);
+        expect(events.map((e) => [e.type, e.data.id])).toEqual([
+          ['change', 'k2'],
+          ['change', 'k3'],
+          ['change', 'k4'],
+        ]);
+        expect(events[1].id).toBe(`${one.headers['x-memdb-seq']}.0`);
+      } finally {
+        feed.close();
+      }
+    } finally {
+      await second.close();
+    }
+  });
+});
+
+describe('Change feed in cluster mode', () => {
+  const startNats = natsClusters();
+  const streamName = streamNames('changes');
+
+  it('gives the same positions on every replica: a client reconnects to another with Last-Event-ID', async () => {
+    const natsUrl = (await startNats({ servers: 1 })).urls[0];
+    const stream = streamName();
+    const a = await startReplica({ natsUrl, stream, name: 'feed-a' });
+    const b = await startReplica({ natsUrl, stream, name: 'feed-b' });
+    try {
+      const [baseA, baseB] = [await listening(a), await listening(b)];
+      const onA = new Feed(baseA, '/api/v1/changes?tables=cf');
+      await onA.opened();
+      for (const id of ['c1', 'c2', 'c3'])
+        await request(b.getHttpServer()).post('/api/v1/data/cf').send({ id }).expect(201);
+      const seen = (await onA.received(3)).slice(0, 2);
+      onA.close();
+      for (const id of ['c4', 'c5'])
+        await request(a.getHttpServer()).post('/api/v1/data/cf').send({ id }).expect(201);
+
+      const onB = new Feed(baseB, '/api/v1/changes?tables=cf', { 'Last-Event-ID': seen[1].id });
+      try {
+        await onB.opened();
+        const rest = await onB.received(3);
+        expect([...seen, ...rest].map((e) => e.data.id)).toEqual(['c1', 'c2', 'c3', 'c4', 'c5']);
+        const positions = [...seen, ...rest].map((e) => e.id);
+        expect(new Set(positions).size).toBe(5);
+        // The long-poll on A names the same positions.
+        const poll = await request(a.getHttpServer())
+          .get(`/api/v1/changes?tables=cf&since=${Number(positions[0].split('.')[0]) - 1}&wait=0`)
+          .set('X-Memdb-Min-Seq', positions[4].split('.')[0])
+          .expect(200);
+        expect(poll.body.changes.map((c: { pos: string }) => c.pos)).toEqual(positions);
+      } finally {
+        onB.close();
+      }
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+      await deleteStream(natsUrl, stream);
+    }
   });
 });
