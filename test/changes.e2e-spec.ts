@@ -341,6 +341,35 @@ describe('Change feed: filters, slow subscribers and limits', () => {
   });
 });
 
+describe('Change feed heartbeat', () => {
+  it('sends a comment line every CHANGES_HEARTBEAT_MS, without an id', async () => {
+    const app = await createTestApp({ env: { CHANGES_HEARTBEAT_MS: '200' } });
+    try {
+      const base = await listening(app);
+      const { get } = await import('node:http');
+      const text = await new Promise<string>((resolve, reject) => {
+        get(`${base}/api/v1/changes`, { headers: { Accept: 'text/event-stream' } }, (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => {
+            body += chunk;
+            // Two heartbeats seen: enough.
+            if ((body.match(/^: heartbeat$/gm) ?? []).length >= 2) {
+              res.destroy();
+              resolve(body);
+            }
+          });
+          res.on('error', reject);
+        }).on('error', reject);
+      });
+      expect(text).not.toMatch(/^id:/m);
+      expect(text).toMatch(/^: heartbeat\n\n/m);
+    } finally {
+      await app.close();
+    }
+  });
+});
+
 describe('Change feed at shutdown', () => {
   it('ends open feeds and long-polls at once when the app closes', async () => {
     const app = await createTestApp();
