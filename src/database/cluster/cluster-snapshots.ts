@@ -121,8 +121,10 @@ export class ClusterSnapshots {
         return true;
       }
       const held = entry.json<Lease>();
-      if (held.round >= round) return false;
-      if (!held.done && held.until > Date.now()) return false;
+      // This replica's own lease, from an attempt that failed: taken again.
+      const mine = held.replica === this.settings.replicaName && held.round === round && !held.done;
+      if (held.round >= round && !mine) return false;
+      if (!mine && !held.done && held.until > Date.now()) return false;
       await kv.update(LEASE_KEY, JSON.stringify(lease), entry.revision);
       return true;
     } catch {

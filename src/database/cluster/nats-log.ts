@@ -75,6 +75,8 @@ interface Waiting {
 const NANOS_PER_MS = 1_000_000;
 /** A command's write timeout grows by a millisecond per this many bytes of it. */
 const BYTES_PER_EXTRA_MS = 10_000;
+/** How long to wait before trying a failed snapshot again. */
+const SNAPSHOT_RETRY_MS = 2000;
 /** How long to wait before making the stream consumer again after it failed. */
 const CONSUMER_RETRY_MS = 1000;
 /** How long a pull for the stream's entries waits on the server (it sends heartbeats meanwhile). */
@@ -441,10 +443,20 @@ export class NatsLog extends CommandLog {
           waiting.resolve(applied);
         }
       }
-      if (seq >= this.nextSnapshotAt && this.snapshotting === undefined)
-        this.snapshotting = this.snapshot().finally(() => (this.snapshotting = undefined));
+      this.snapshotIfDue();
     }
     return this.stopping;
+  }
+
+  /** Starts this round's snapshot attempt once the applied entry reaches it. */
+  private snapshotIfDue(): void {
+    if (this.machine.appliedSeq < this.nextSnapshotAt || this.snapshotting !== undefined) return;
+    if (this.stopping || this.stopped !== undefined) return;
+    this.snapshotting = this.snapshot().finally(() => {
+      this.snapshotting = undefined;
+      // Entries applied meanwhile may have reached the next round already.
+      this.snapshotIfDue();
+    });
   }
 
   /** Replaces this replica's state with a snapshot's, and wakes requests waiting for it. */
@@ -508,10 +520,10 @@ export class NatsLog extends CommandLog {
       await snapshots.purge(seq, () => this.objectStore());
     } catch (error) {
       if (this.stopping) return;
-      this.logger.warn(
-        `The snapshot of round ${round} failed (${String(error)}): tried again later`,
-      );
-      this.nextSnapshotAt = this.machine.appliedSeq + Math.max(1, Math.floor(every / 10));
+      this.logger.warn(`The snapshot of round ${round} failed (${String(error)}): trying again`);
+      // Tried again in a while, whether or not more entries come.
+      this.nextSnapshotAt = round;
+      setTimeout(() => this.snapshotIfDue(), SNAPSHOT_RETRY_MS).unref();
     }
   }
 
