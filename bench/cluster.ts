@@ -27,8 +27,6 @@
  * Run: npm run bench:cluster [-- --quick] [--duration 5] [--entries 100000] [--records 1000000]
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { NATS_SERVER_BIN, startNatsCluster, type NatsCluster } from '../scripts/nats-cluster';
@@ -37,12 +35,16 @@ import { machine, markdownTable, percent, writeSection } from './results';
 import {
   DISTURBED,
   HAS_TASKSET,
+  HEAP_PROBE_ARGS,
   HAS_WRK,
   LOAD_TOOL,
   USER,
   argument,
+  cpuColumns,
   load,
+  mean,
   meanRps,
+  memoryOf,
   pin,
   pinSelf,
   seedUsersAndOrders,
@@ -52,6 +54,7 @@ import {
   waitReady,
   worstP99,
   type Load,
+  type Memory,
   type Round,
   type RunningServer,
 } from './server';
@@ -81,14 +84,11 @@ const FILL_TABLES = 16;
 const GET_TARGET = 0.95;
 /** Time given to a server to settle (timers, consumer acks) before its memory is read. */
 const SETTLE_MS = 2_000;
-const HEAP_PROBE = join(__dirname, 'heap-probe.js');
 /** Stream names of this run: NATS_STREAM allows letters, digits, - and _. */
 const RUN = `bench-${Date.now().toString(36)}`;
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const mb = (bytes: number) => Math.round(bytes / 2 ** 20);
 const seconds = (ms: number) => (ms / 1000).toFixed(2);
-const mean = (values: readonly number[]) => values.reduce((a, b) => a + b, 0) / values.length;
 
 /** Where a replica's log is: a NATS cluster, a stream and its copies. */
 interface StreamPlace {
@@ -127,7 +127,7 @@ function startMemdb(
       API_KEYS: undefined,
       ...env,
     },
-    { cpu: 0, nodeArgs: probe ? ['--expose-gc', '-r', HEAP_PROBE] : [], ipc: probe },
+    { cpu: 0, nodeArgs: probe ? HEAP_PROBE_ARGS : [], ipc: probe },
   );
 }
 
@@ -284,30 +284,6 @@ async function catchUp(
   return { entries, emptyMs: empty.ms, ms, fillMs, fresh };
 }
 
-interface Memory {
-  /** V8 heapUsed after full GCs. */
-  readonly heap: number;
-  /** VmRSS, just after. */
-  readonly rss: number;
-}
-
-/** Heap after GC (bench/heap-probe.js) and RSS of a server started with `probe`. */
-async function memoryOf(server: RunningServer): Promise<Memory> {
-  await sleep(SETTLE_MS);
-  const child = server.process;
-  const heap = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('no answer from heap-probe.js')), 60_000);
-    child.once('message', (message: { heap: NodeJS.MemoryUsage }) => {
-      clearTimeout(timer);
-      resolve(message.heap.heapUsed);
-    });
-    child.send('heap');
-  });
-  const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
-  const kb = Number(/^VmRSS:\s+(\d+)\s+kB/m.exec(status)?.[1]);
-  return { heap, rss: kb * 1024 };
-}
-
 /** `cycles` of rounds of `targets` in the order A B C C B A, after a warm-up of each. */
 function interleaved(
   targets: readonly Target[],
@@ -335,11 +311,6 @@ function loadRow(
   embedded: readonly Round[],
   extra: Record<string, string | number> = {},
 ): Record<string, string | number> {
-  const others = rounds.map((r) => r.otherOnCpu0);
-  const cpu = rounds.map((r) => r.serverCpuMs);
-  // memdb's CPU time per request: what a request costs the server, whatever held the load back.
-  const cpuPerRequest = (rs: readonly Round[]) =>
-    mean(rs.map((r) => ((r.serverCpuMs ?? NaN) * 1000) / (r.rps * DURATION)));
   return {
     configuration: label,
     ...extra,
@@ -348,15 +319,7 @@ function loadRow(
     'p50 ms': mean(rounds.map((r) => r.p50)).toFixed(1),
     'p99 ms': worstP99(rounds),
     'rounds (req/s)': rounds.map((r) => r.rps).join(' '),
-    'memdb CPU µs/req': cpu.every((c) => c !== undefined)
-      ? `${Math.round(cpuPerRequest(rounds))} (${(cpuPerRequest(rounds) / cpuPerRequest(embedded)).toFixed(2)}×)`
-      : '—',
-    'memdb busy (CPU 0)': cpu.every((c) => c !== undefined)
-      ? percent(mean(cpu as number[]) / (DURATION * 1000))
-      : '—',
-    'CPU 0 other (worst)': others.every((o) => o !== undefined)
-      ? percent(Math.max(...(others as number[])))
-      : '—',
+    ...cpuColumns(rounds, DURATION, embedded),
     'non-2xx': rounds.reduce((sum, r) => sum + r.non2xx, 0),
   };
 }
@@ -466,9 +429,9 @@ async function memory(nats1: NatsCluster): Promise<{
   let base: Memory;
   try {
     await waitReady(embedded.baseUrl);
-    const empty = await memoryOf(embedded);
+    const empty = await memoryOf(embedded, SETTLE_MS);
     await writeBulk(embedded.baseUrl, RECORDS);
-    base = await memoryOf(embedded);
+    base = await memoryOf(embedded, SETTLE_MS);
     rows.push(row('embedded', empty, base));
   } finally {
     await stopAndWait(embedded);
@@ -479,20 +442,20 @@ async function memory(nats1: NatsCluster): Promise<{
   const writer = await startMemdb('writer', place, true);
   try {
     await waitReady(writer.baseUrl);
-    const empty = await memoryOf(writer);
+    const empty = await memoryOf(writer, SETTLE_MS);
     let full: Memory | undefined;
     const result = await catchUp(
       writer,
       place,
       async () => {
         await writeBulk(writer.baseUrl, RECORDS);
-        full = await memoryOf(writer);
+        full = await memoryOf(writer, SETTLE_MS);
       },
       true,
     );
     try {
       rows.push(row('cluster replica that took the writes (R1)', empty, full!, base));
-      const caughtUp = await memoryOf(result.fresh);
+      const caughtUp = await memoryOf(result.fresh, SETTLE_MS);
       rows.push(row('fresh cluster replica, caught up from the stream', empty, caughtUp, base));
     } finally {
       await stopAndWait(result.fresh);

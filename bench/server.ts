@@ -2,6 +2,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort } from '../scripts/processes';
+import { percent } from './results';
 
 /** memdb's two HTTP adapters (HTTP_ADAPTER) and their labels. */
 export const ADAPTERS = [
@@ -131,6 +132,14 @@ export async function stopAndWait(server: RunningServer): Promise<void> {
 export function argument(name: string, fallback: number): number {
   const index = process.argv.indexOf(`--${name}`);
   return index === -1 ? fallback : Number(process.argv[index + 1]);
+}
+
+/** A `--name value` string option (undefined when absent and no fallback). */
+export function option(name: string, fallback: string): string;
+export function option(name: string, fallback?: string): string | undefined;
+export function option(name: string, fallback?: string): string | undefined {
+  const index = process.argv.indexOf(`--${name}`);
+  return index === -1 ? fallback : process.argv[index + 1];
 }
 
 /** One autocannon target: a URL, and for POST a JSON body. */
@@ -326,6 +335,66 @@ export function steadyRound(
     if ((again.otherOnCpu0 ?? 0) < (result.otherOnCpu0 ?? 0)) result = again;
   }
   return result;
+}
+
+/** The mean of `values`. */
+export const mean = (values: readonly number[]) =>
+  values.reduce((a, b) => a + b, 0) / values.length;
+
+/**
+ * Columns describing the server's CPU in `rounds` of `duration` s each: its CPU time per answered
+ * request (and its ratio to `base`'s rounds, when given), how busy it kept CPU 0, and the worst
+ * share of CPU 0 that other work took. "—" where /proc or taskset were missing.
+ */
+export function cpuColumns(
+  rounds: readonly Round[],
+  duration: number,
+  base?: readonly Round[],
+): Record<string, string> {
+  const others = rounds.map((r) => r.otherOnCpu0);
+  const cpu = rounds.map((r) => r.serverCpuMs);
+  // The server's CPU time per request: what a request costs it, whatever held the load back.
+  const perRequest = (rs: readonly Round[]) =>
+    mean(rs.map((r) => ((r.serverCpuMs ?? NaN) * 1000) / (r.rps * duration)));
+  const measured = cpu.every((c) => c !== undefined);
+  return {
+    'memdb CPU µs/req': measured
+      ? `${Math.round(perRequest(rounds))}${base ? ` (${(perRequest(rounds) / perRequest(base)).toFixed(2)}×)` : ''}`
+      : '—',
+    'memdb busy (CPU 0)': measured ? percent(mean(cpu as number[]) / (duration * 1000)) : '—',
+    'CPU 0 other (worst)': others.every((o) => o !== undefined)
+      ? percent(Math.max(...(others as number[])))
+      : '—',
+  };
+}
+
+/** V8's heapUsed after forced full GCs and VmRSS just after, in bytes. */
+export interface Memory {
+  readonly heap: number;
+  readonly rss: number;
+}
+
+/** bench/heap-probe.js: preload it (with these node arguments) and start the server with `ipc`. */
+export const HEAP_PROBE_ARGS = ['--expose-gc', '-r', join(__dirname, 'heap-probe.js')];
+
+/**
+ * Heap after GC (asked of bench/heap-probe.js over the IPC channel) and RSS (/proc) of a server
+ * started with HEAP_PROBE_ARGS and `ipc`, after `settleMs` (timers, sockets) have passed.
+ */
+export async function memoryOf(server: RunningServer, settleMs: number): Promise<Memory> {
+  await new Promise((resolve) => setTimeout(resolve, settleMs));
+  const child = server.process;
+  const heap = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('no answer from heap-probe.js')), 60_000);
+    child.once('message', (message: { heap: NodeJS.MemoryUsage }) => {
+      clearTimeout(timer);
+      resolve(message.heap.heapUsed);
+    });
+    child.send('heap');
+  });
+  const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
+  const kb = Number(/^VmRSS:\s+(\d+)\s+kB/m.exec(status)?.[1]);
+  return { heap, rss: kb * 1024 };
 }
 
 /** Mean req/s of rounds, rounded. */

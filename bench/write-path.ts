@@ -33,6 +33,7 @@ import {
   argument,
   load,
   meanRps as mean,
+  option,
   seedUsersAndOrders,
   startServer,
   steadyRound,
@@ -88,12 +89,6 @@ interface Version {
   /** The commit (and whether the source differs from it, for this checkout). */
   readonly source: string;
   readonly root: string;
-}
-
-/** A `--name value` string option. */
-function option(name: string, fallback: string): string {
-  const index = process.argv.indexOf(`--${name}`);
-  return index === -1 ? fallback : process.argv[index + 1];
 }
 
 function git(...args: string[]): string {
