@@ -14,6 +14,8 @@ export interface ChangeFeedOptions {
 
 /** Changes read per turn of the event loop while a feed catches up. */
 const BATCH = 1000;
+/** Sends to all streams at most this often (ms). */
+const FLUSH_MS = 20;
 
 const POSITION = /^\s*(\d{1,16})(?:\.(\d{1,9}))?\s*$/;
 
@@ -40,11 +42,26 @@ export function resetData(reset: NonNullable<ChangesRead['reset']>) {
   };
 }
 
+interface Batch {
+  readonly read: ChangesRead;
+  readonly bytes: Buffer | undefined;
+}
+
 /** Which changes a subscriber gets, and what `matches` says of each. */
 export interface ChangeFilter {
+  /** Names the filter when subscribers with equal keys get the same events (no record filter). */
+  readonly key?: string;
   readonly accept: (change: Change) => boolean;
   /** The `matches` field of a record change (single-table filters), or undefined for none. */
   readonly matches?: (change: Change) => boolean;
+}
+
+/** A change's SSE frame; made once per change for every subscriber without `matches`. */
+function frameOf(change: Change, filter: ChangeFilter): string {
+  if (filter.matches === undefined || change.event !== 'change') {
+    return (change.frame ??= `event: ${change.event}\nid: ${change.pos}\ndata: ${change.data}\n\n`);
+  }
+  return `event: change\nid: ${change.pos}\ndata: ${changeData(change, filter)}\n\n`;
 }
 
 /** The data of a change as sent: its JSON, with `matches` when a filter says it. */
@@ -60,11 +77,45 @@ export function changeData(change: Change, filter: ChangeFilter): string {
 export class ChangeFeeds {
   private readonly open = new Set<() => void>();
   private closed = false;
+  /** Each open SSE stream's send step: run together, once per flush. */
+  private readonly pumps = new Set<(shared?: boolean) => boolean>();
+  private flushScheduled = false;
+  /** Batches read during one pass, by filter and position. */
+  private readonly batches = new Map<string, Batch>();
+  private lastFlush = 0;
 
   constructor(
     private readonly log: ChangeLog,
     readonly options: ChangeFeedOptions,
-  ) {}
+  ) {
+    log.subscribe(() => {
+      if (this.pumps.size > 0) this.schedule();
+    });
+  }
+
+  /**
+   * Sends what is new to every open stream in one pass: at once when the last pass was more
+   * than FLUSH_MS ago, otherwise FLUSH_MS after it. Under many writes a subscriber gets one
+   * chunk (one socket write) per pass rather than one per write, which is what the cost of many
+   * subscribers is made of; a lone write still goes out on the next turn.
+   */
+  private schedule(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    const wait = this.lastFlush + FLUSH_MS - performance.now();
+    const flush = () => {
+      this.flushScheduled = false;
+      this.lastFlush = performance.now();
+      let more = false;
+      this.batches.clear();
+      for (const pump of this.pumps) more = pump() || more;
+      this.batches.clear();
+      // A stream more than a batch behind: the rest on the next pass, others served meanwhile.
+      if (more) this.schedule();
+    };
+    if (wait <= 0) setImmediate(flush);
+    else setTimeout(flush, wait);
+  }
 
   get count(): number {
     return this.open.size;
@@ -97,6 +148,16 @@ export class ChangeFeeds {
     return () => this.open.delete(end);
   }
 
+  /** What one read from a position gives, as SSE bytes (undefined when there is nothing). */
+  private batchOf(position: Position, filter: ChangeFilter): Batch {
+    const read = this.log.read(position, BATCH, filter.accept);
+    let text = '';
+    if (read.reset !== undefined)
+      text += `event: reset\nid: ${read.reset.continueFrom}\ndata: ${JSON.stringify(resetData(read.reset))}\n\n`;
+    for (const change of read.changes) text += frameOf(change, filter);
+    return { read, bytes: text === '' ? undefined : Buffer.from(text) };
+  }
+
   /** Ends every feed and long-poll now (shutdown) and admits no more. */
   closeAll(): void {
     this.closed = true;
@@ -110,60 +171,57 @@ export class ChangeFeeds {
    * `event: overflow` (then the end) once more than CHANGES_BUFFER_BYTES wait unsent.
    */
   stream(from: Position, filter: ChangeFilter): Readable {
-    const log = this.log;
     const { heartbeatMs, bufferBytes } = this.options;
     let position = from;
     /** The last position sent, for an overflow's resume point. */
     let sent = from;
-    let scheduled = false;
     let ended = false;
     const body = new Readable({ read() {} });
     const end = () => {
       if (ended) return;
       ended = true;
-      unsubscribe();
+      this.pumps.delete(pump);
       release();
       clearInterval(heartbeat);
       body.push(null);
     };
-    const pump = () => {
-      scheduled = false;
-      if (ended) return;
-      const read = log.read(position, BATCH, filter.accept);
-      let text = '';
-      if (read.reset !== undefined) {
-        text += `event: reset\nid: ${read.reset.continueFrom}\ndata: ${JSON.stringify(resetData(read.reset))}\n\n`;
-        sent = { seq: read.reset.continueFrom, i: Infinity };
+    /** @returns whether more changes wait (a whole batch was read) */
+    const pump = (shared = true): boolean => {
+      if (ended) return false;
+      // Subscribers at one position with one filter get the same bytes: read and encoded
+      // once per pass for all of them.
+      const key =
+        filter.key === undefined || !shared
+          ? undefined
+          : `${filter.key}@${position.seq}.${position.i}`;
+      let batch = key === undefined ? undefined : this.batches.get(key);
+      if (batch === undefined) {
+        batch = this.batchOf(position, filter);
+        if (key !== undefined) this.batches.set(key, batch);
       }
-      for (const change of read.changes) {
-        text += `event: ${change.event}\nid: ${change.pos}\ndata: ${changeData(change, filter)}\n\n`;
-        sent = change;
-      }
+      const { read, bytes } = batch;
+      if (read.reset !== undefined) sent = { seq: read.reset.continueFrom, i: Infinity };
+      const last = read.changes.at(-1);
+      if (last !== undefined) sent = last;
       position = read.next;
-      if (text !== '') body.push(text);
+      if (bytes !== undefined) body.push(bytes);
       if (body.readableLength > bufferBytes) {
         body.push(
           `event: overflow\ndata: ${JSON.stringify({ resume_from: positionText(sent) })}\n\n`,
         );
         end();
-        return;
+        return false;
       }
-      // More than one batch behind: the rest on the next turn, so others get served meanwhile.
-      if (read.changes.length === BATCH) schedule();
-    };
-    const schedule = () => {
-      if (scheduled || ended) return;
-      scheduled = true;
-      setImmediate(pump);
+      return read.changes.length === BATCH;
     };
     const release = this.admit(end);
-    const unsubscribe = log.subscribe(schedule);
+    this.pumps.add(pump);
     const heartbeat = setInterval(() => body.push(': heartbeat\n\n'), heartbeatMs);
     heartbeat.unref();
     body.once('close', end);
     // An opening comment: proxies and clients see the stream is live at once.
     body.push(': memdb change feed\n\n');
-    pump();
+    if (pump(false)) this.schedule();
     return body;
   }
 

@@ -266,12 +266,13 @@ export class ChangesController implements BeforeApplicationShutdown {
     if (tables === undefined) {
       if (predicate !== undefined)
         throw invalid('record filters need exactly one table: tables=<name>&field=op.value');
-      return { accept: () => true };
+      return { key: '*', accept: () => true };
     }
     if (typeof tables !== 'string' || !TABLES.test(tables))
       throw invalid('tables must be a comma-separated list of table names');
     const names = new Set(tables.split(','));
-    if (predicate === undefined) return { accept: (change) => names.has(change.table) };
+    if (predicate === undefined)
+      return { key: [...names].sort().join(','), accept: (change) => names.has(change.table) };
     if (names.size !== 1)
       throw invalid('record filters need exactly one table: tables=<name>&field=op.value');
     const test = compilePredicate(predicate);

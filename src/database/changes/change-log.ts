@@ -24,6 +24,8 @@ export interface Change {
   readonly field?: string;
   /** The event's data as JSON (without `matches`), made once for every subscriber. */
   readonly data: string;
+  /** Its SSE frame, made when first sent, then shared by every subscriber without a filter. */
+  frame?: string;
 }
 
 /** Why a resume point cannot be served exactly. */
