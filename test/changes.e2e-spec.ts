@@ -209,6 +209,13 @@ describe('Change feed: GET /api/v1/changes', () => {
     await request(http).post('/api/v1/data/feed4').send({ id: 'q' }).expect(201);
     expect((await waited).body.changes.map((c: { id: string }) => c.id)).toEqual(['q']);
 
+    // Last-Event-ID works for a long-poll too, and wins over since.
+    const resumed = await request(http)
+      .get(`/api/v1/changes?tables=feed4&since=0&wait=0`)
+      .set('Last-Event-ID', `${since + 1}.0`)
+      .expect(200);
+    expect(resumed.body.changes.map((c: { id: string }) => c.id)).toEqual(['q']);
+
     const empty = await request(http).get(`/api/v1/changes?tables=nothing-here&wait=0`).expect(200);
     expect(empty.body.changes).toEqual([]);
   });

@@ -185,7 +185,7 @@ export class ChangesController implements BeforeApplicationShutdown {
     const filter = this.filterOf(query);
     const sse = accept?.includes(EVENT_STREAM) === true;
     const applied = this.storage.appliedSeq;
-    const from = await this.startOf(query.since, sse ? lastEventId : undefined, applied);
+    const from = await this.startOf(query.since, lastEventId, applied);
     seqTo(res).seq = this.storage.appliedSeq;
     if (sse) {
       res.header('Cache-Control', 'no-cache');
