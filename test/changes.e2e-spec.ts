@@ -327,11 +327,17 @@ describe('Change feed: filters, slow subscribers and limits', () => {
     const { resume_from } = JSON.parse(overflow![1]) as { resume_from: string };
     const ids = [...text.matchAll(/^id: (.*)$/gm)].map((m) => m[1]);
     expect(resume_from).toBe(ids.at(-1));
-    // Resuming from there goes on with the next change.
+    // Resuming from there goes on with the very next change: the next record of that bulk
+    // write (500 changes each), or the first of the next write.
     const next = await request(http)
-      .get(`/api/v1/changes?tables=flood&since=${resume_from.split('.')[0]}&limit=1&wait=0`)
+      .get('/api/v1/changes?tables=flood&limit=1&wait=0')
+      .set('Last-Event-ID', resume_from)
       .expect(200);
-    expect(next.body.changes).toHaveLength(1);
+    const [seq, i] = resume_from.split('.').map(Number);
+    expect(next.body.reset).toBeNull();
+    expect(next.body.changes.map((c: { pos: string }) => c.pos)).toEqual([
+      i < 499 ? `${seq}.${i + 1}` : `${seq + 1}.0`,
+    ]);
   });
 
   it('refuses feeds past CHANGES_MAX_SUBSCRIBERS with 503 and Retry-After', async () => {
